@@ -1,0 +1,80 @@
+"""Callbacks that put the validation results in front of a person on W&B."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import torch
+
+from ser.audio import TARGET_SR, AudioError, load_audio
+from ser.labels import LABELS
+from ser.metrics import classification_summary
+from ser.plots import confusion_figure
+
+log = logging.getLogger(__name__)
+
+
+def _wandb_loggers(trainer: L.Trainer) -> list[Any]:
+    from lightning.pytorch.loggers import WandbLogger
+
+    return [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+
+
+class WandbValidationReport(L.Callback):
+    """After testing the best checkpoint on the validation split, log what a person looks at.
+
+    A confusion-matrix figure and W&B's own confusion matrix, a per-class table, and a table of
+    misclassified clips with their audio (at most ``max_audio`` of them, to keep the run small).
+    """
+
+    def __init__(self, max_audio: int = 50) -> None:
+        self.max_audio = max_audio
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loggers = _wandb_loggers(trainer)
+        outputs = getattr(pl_module, "outputs", {}).get("test") or []
+        if not loggers or not outputs or not trainer.is_global_zero:
+            return
+        import wandb
+
+        index = torch.cat([o["index"] for o in outputs]).tolist()
+        logits = torch.cat([o["logits"] for o in outputs])
+        labels = torch.cat([o["labels"] for o in outputs]).tolist()
+        probs = logits.softmax(-1)
+        preds = probs.argmax(-1).tolist()
+        keep = [i for i, y in enumerate(labels) if y >= 0]
+        summary = classification_summary([labels[i] for i in keep], [preds[i] for i in keep])
+        frame = getattr(trainer.datamodule, "val_frame", None)
+
+        fig = confusion_figure(summary["confusion"]["matrix"], LABELS,
+                               title="Validation (best checkpoint)")
+        per_class = wandb.Table(columns=["label", "precision", "recall", "f1", "support"])
+        for label, row in summary["per_class"].items():
+            per_class.add_data(label, row["precision"], row["recall"], row["f1"], row["support"])
+        wrong = wandb.Table(columns=["path", "true", "pred", "confidence", "audio"])
+        for i in keep:
+            if preds[i] == labels[i] or len(wrong.data) >= self.max_audio:
+                continue
+            path = str(frame.iloc[index[i]]["path"]) if frame is not None else str(index[i])
+            try:
+                audio = wandb.Audio(load_audio(path), sample_rate=TARGET_SR)
+            except AudioError as exc:
+                log.warning("W&B: no audio for %s", exc)
+                audio = None
+            wrong.add_data(path, LABELS[labels[i]], LABELS[preds[i]],
+                           float(probs[i, preds[i]]), audio)
+        payload = {
+            "val_best/confusion_figure": wandb.Image(fig),
+            "val_best/confusion_matrix": wandb.plot.confusion_matrix(
+                y_true=[labels[i] for i in keep], preds=[preds[i] for i in keep],
+                class_names=list(LABELS)),
+            "val_best/per_class": per_class,
+            "val_best/misclassified": wrong,
+        }
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        for logger in loggers:
+            logger.experiment.log(payload)

@@ -1,0 +1,277 @@
+"""The LightningModule: a Wav2Vec2-family backbone with the six-class head, AdamW and a warmup.
+
+Hyper-parameters stay plain (backbone name, flags, numbers), so a checkpoint reloads without
+pickled objects; the optimizer and scheduler arrive as ``functools.partial`` from Hydra and are
+called in :meth:`configure_optimizers` only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassRecall,
+)
+from transformers import PreTrainedModel
+
+from ser.backbones import load_backbone, load_feature_extractor, uses_attention_mask
+from ser.labels import LABELS
+
+log = logging.getLogger(__name__)
+
+IGNORE = -1  # label of clips without one of the six classes (RAVDESS calm and surprised)
+HF_CONFIG_KEY = "hf_config"
+HF_FEATURE_EXTRACTOR_KEY = "hf_feature_extractor"
+
+
+def stage_metrics(num_classes: int = len(LABELS)) -> MetricCollection:
+    """The field's figures: WA (accuracy), UA (macro recall), macro-F1; unlabelled clips ignored."""
+    kw = dict(num_classes=num_classes, ignore_index=IGNORE)
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(average="micro", **kw),
+            "ua": MulticlassRecall(average="macro", **kw),
+            "f1": MulticlassF1Score(average="macro", **kw),
+        }
+    )
+
+
+def normalize_waveforms(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance per clip over its real samples, padding kept at zero.
+
+    The same as Wav2Vec2FeatureExtractor(do_normalize=True) applied before padding, so a model
+    trained here and the exported feature extractor see identical inputs.
+    """
+    mask_f = mask.to(values.dtype)
+    count = mask_f.sum(dim=1, keepdim=True).clamp_min(1.0)
+    mean = (values * mask_f).sum(dim=1, keepdim=True) / count
+    var = (((values - mean) * mask_f) ** 2).sum(dim=1, keepdim=True) / count
+    return (values - mean) / torch.sqrt(var + 1e-7) * mask_f
+
+
+class EmotionClassifier(L.LightningModule):
+    """Fine-tunes ``backbone`` (hub id, local folder or ``tiny``) on the six emotions."""
+
+    def __init__(
+        self,
+        backbone: str = "ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition",
+        *,
+        freeze_feature_encoder: bool = True,
+        freeze_backbone: bool = False,
+        use_weighted_layer_sum: bool = False,
+        gradient_checkpointing: bool = False,
+        class_weights: Sequence[float] | str | None = None,
+        label_smoothing: float = 0.0,
+        head_lr: float | None = None,
+        warmup_ratio: float = 0.1,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        pretrained: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.model: PreTrainedModel = load_backbone(
+            backbone, use_weighted_layer_sum=use_weighted_layer_sum, pretrained=pretrained
+        )
+        self.feature_extractor = load_feature_extractor(backbone, self.model.config)
+        self.use_mask = uses_attention_mask(self.model.config)
+        self._apply_freezing()
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.register_buffer("class_weight", torch.ones(len(LABELS)), persistent=False)
+        self.train_metrics = stage_metrics().clone(prefix="train/")
+        self.val_metrics = stage_metrics().clone(prefix="val/")
+        self.test_metrics = stage_metrics().clone(prefix="test/")
+        self.val_recall = MulticlassRecall(len(LABELS), average=None, ignore_index=IGNORE)
+        self.test_recall = MulticlassRecall(len(LABELS), average=None, ignore_index=IGNORE)
+        self.val_confusion = MulticlassConfusionMatrix(len(LABELS), ignore_index=IGNORE)
+        self.test_confusion = MulticlassConfusionMatrix(len(LABELS), ignore_index=IGNORE)
+        self.val_ua_best = MaxMetric()
+        # Filled at the end of each validation / test epoch for callbacks (W&B, summaries).
+        self.last_confusion: dict[str, torch.Tensor] = {}
+        self.outputs: dict[str, list[dict[str, torch.Tensor]]] = {"val": [], "test": []}
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def _apply_freezing(self) -> None:
+        hp = self.hparams
+        if hp.freeze_backbone:
+            for name, param in self.model.named_parameters():
+                param.requires_grad = self._is_head(name)
+        elif hp.freeze_feature_encoder:
+            self.model.freeze_feature_encoder()
+
+    @staticmethod
+    def _is_head(name: str) -> bool:
+        return name.startswith(("projector.", "classifier.", "layer_weights"))
+
+    def set_class_weights(self, counts: Sequence[int]) -> None:
+        """Inverse-frequency weights from the training split's class counts (``balanced``)."""
+        spec = self.hparams.class_weights
+        if spec is None:
+            return
+        if spec == "balanced":
+            counts_t = torch.as_tensor(counts, dtype=torch.float).clamp_min(1)
+            weights = counts_t.sum() / (len(counts_t) * counts_t)
+        else:
+            weights = torch.as_tensor(list(spec), dtype=torch.float)
+        if weights.numel() != len(LABELS):
+            raise ValueError(f"class_weights needs {len(LABELS)} values, got {weights.numel()}")
+        self.class_weight.copy_(weights)
+        log.info("class weights: %s", ", ".join(f"{l}={w:.2f}" for l, w in zip(LABELS, weights)))
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if stage == "fit" and dm is not None and hasattr(dm, "class_counts"):
+            self.set_class_weights(dm.class_counts())
+
+    # -- forward ------------------------------------------------------------------------------
+
+    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.feature_extractor.do_normalize:
+            input_values = normalize_waveforms(input_values, attention_mask)
+        mask = attention_mask if self.use_mask else None
+        return self.model(input_values=input_values, attention_mask=mask).logits
+
+    def _step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        labels = batch["labels"]
+        if labels.numel() == 0:
+            return None
+        logits = self(batch["input_values"], batch["attention_mask"])
+        if (labels == IGNORE).all():
+            loss = logits.sum() * 0.0  # nothing to learn from; keeps the graph for DDP
+        else:
+            loss = nn.functional.cross_entropy(
+                logits.float(), labels, weight=self.class_weight, ignore_index=IGNORE,
+                label_smoothing=self.hparams.label_smoothing,
+            )
+        return loss, logits, labels
+
+    def _log_failed(self, batch: dict[str, Any], stage: str) -> None:
+        for index, error in batch.get("failed", ()):
+            log.warning("%s: skipped item %s: %s", stage, index, error)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        self._log_failed(batch, "train")
+        out = self._step(batch)
+        if out is None:
+            return None
+        loss, logits, labels = out
+        self.train_metrics(logits, labels)
+        n = int(labels.numel())
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=n)
+        return loss
+
+    def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
+        self._log_failed(batch, stage)
+        out = self._step(batch)
+        if out is None:
+            return
+        loss, logits, labels = out
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        recall = self.val_recall if stage == "val" else self.test_recall
+        confusion = self.val_confusion if stage == "val" else self.test_confusion
+        metrics.update(logits, labels)
+        recall.update(logits, labels)
+        confusion.update(logits, labels)
+        n = int((labels != IGNORE).sum())
+        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=max(n, 1))
+        self.outputs[stage].append(
+            {"index": batch["index"].cpu(), "logits": logits.detach().float().cpu(),
+             "labels": labels.cpu()}
+        )
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        logits = self(batch["input_values"], batch["attention_mask"])
+        return {"index": batch["index"], "probs": logits.float().softmax(-1)}
+
+    def on_validation_epoch_start(self) -> None:
+        self.outputs["val"] = []
+
+    def on_test_epoch_start(self) -> None:
+        self.outputs["test"] = []
+
+    def _end_eval_epoch(self, stage: str) -> None:
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        recall = self.val_recall if stage == "val" else self.test_recall
+        confusion = self.val_confusion if stage == "val" else self.test_confusion
+        values = metrics.compute()
+        self.log_dict(values, prog_bar=stage == "val")
+        per_class = recall.compute()
+        self.log_dict({f"{stage}/recall_{label}": per_class[i] for i, label in enumerate(LABELS)})
+        self.last_confusion[stage] = confusion.compute().cpu()
+        metrics.reset()
+        recall.reset()
+        confusion.reset()
+        if stage == "val":
+            self.val_ua_best(values["val/ua"])
+            self.log("val/ua_best", self.val_ua_best.compute(), prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self._end_eval_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._end_eval_epoch("test")
+
+    def on_train_start(self) -> None:
+        # Sanity-check validation must not count towards the best value.
+        self.val_ua_best.reset()
+
+    # -- optimisation -------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise RuntimeError("EmotionClassifier was built without an optimizer (inference only)")
+        head, body = [], []
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                (head if self._is_head(name) else body).append(param)
+        optimizer = self.optimizer_factory(params=[{"params": body, "name": "backbone"}])
+        base_lr = optimizer.param_groups[0]["lr"]
+        head_lr = self.hparams.head_lr if self.hparams.head_lr is not None else base_lr
+        optimizer.add_param_group({"params": head, "lr": head_lr, "name": "head"})
+        if not body:
+            optimizer.param_groups.pop(0)  # head only (freeze_backbone)
+        if self.scheduler_factory is None:
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(
+            optimizer=optimizer,
+            num_warmup_steps=int(round(self.hparams.warmup_ratio * total)),
+            num_training_steps=total,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- saving -------------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the architecture in the checkpoint, so it reloads without the hub (offline)."""
+        checkpoint[HF_CONFIG_KEY] = self.model.config.to_dict()
+        checkpoint[HF_FEATURE_EXTRACTOR_KEY] = self.feature_extractor.to_dict()
+
+    def export(self, directory: str | Path) -> Path:
+        """A Hugging Face folder that ``transformers.pipeline('audio-classification')`` loads."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.feature_extractor.save_pretrained(directory)
+        return directory

@@ -1,0 +1,150 @@
+"""``train(cfg)``: the whole training job as a plain function that tests call in-process.
+
+train.py only adds ``@hydra.main``. The job: seed, build from config, fit, test the best
+checkpoint on the validation split (and on any extra test sets), export the model as a Hugging
+Face folder, and write the run folder's records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ser.metrics import classification_summary
+
+log = logging.getLogger(__name__)
+
+RECORDED_PACKAGES = ("ser", "torch", "lightning", "transformers", "torchmetrics", "hydra-core",
+                     "omegaconf", "wandb", "numpy", "pandas", "soundfile", "soxr")
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Every ``_target_`` entry of a config group (callbacks, loggers); ``none`` gives []."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment_record() -> dict[str, Any]:
+    versions = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"git_commit": git_commit(), "python": sys.version.split()[0],
+            "platform": platform.platform(), "packages": versions}
+
+
+def write_run_records(output_dir: Path, cfg: DictConfig) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (output_dir / "environment.json").write_text(json.dumps(environment_record(), indent=2))
+
+
+def evaluation_summary(module: L.LightningModule) -> dict[str, Any]:
+    """metrics.json figures for the last test pass, from the module's collected outputs."""
+    outputs = module.outputs.get("test") or []
+    if not outputs:
+        return {"n": 0}
+    labels = torch.cat([o["labels"] for o in outputs])
+    preds = torch.cat([o["logits"] for o in outputs]).argmax(-1)
+    known = labels >= 0
+    summary = classification_summary(labels[known].tolist(), preds[known].tolist())
+    unmapped = int((~known).sum())
+    if unmapped:
+        summary["unmapped_n"] = unmapped
+    return summary
+
+
+def prepare_synthetic_data(directory: str | None) -> None:
+    """The demo's corpora: written once under ``directory`` when missing."""
+    if directory:
+        from ser.data.synthetic import write_synthetic_corpora
+
+        write_synthetic_corpora(directory, seed=0, size="demo")
+
+
+def train(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
+    """Run one training job; returns (optimised metric, metrics dict)."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    prepare_synthetic_data(cfg.get("synthetic_data"))
+
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    model: L.LightningModule = instantiate(cfg.model)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    if trainer.is_global_zero:
+        write_run_records(output_dir, cfg)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if not best:
+        log.warning("no best checkpoint (fast_dev_run or no validation); testing the last weights")
+    trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+    metrics: dict[str, Any] = {
+        "best_checkpoint": best or None,
+        "val_ua_best": fit_metrics.get("val/ua_best"),
+        "validation": evaluation_summary(model),
+    }
+    for name, node in (cfg.get("extra_test") or {}).items():
+        extra = instantiate(node)
+        trainer.test(model, datamodule=extra, ckpt_path=None)
+        metrics[name] = evaluation_summary(model)
+
+    if trainer.is_global_zero:
+        model_dir = model.export(output_dir / "model")
+        metrics["model"] = str(model_dir)
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        print_summary(metrics)
+    from ser.tracking import finish_wandb
+
+    finish_wandb()
+    optimized = cfg.get("optimized_metric")
+    value = fit_metrics.get(optimized) if optimized else None
+    return value, metrics
+
+
+def print_summary(metrics: dict[str, Any]) -> None:
+    """What a person reads at the end of a run; the ``model:`` line is last (contract)."""
+    print("\nResults (best checkpoint)")
+    for name, block in metrics.items():
+        if not isinstance(block, dict) or not block.get("n"):
+            continue
+        print(f"  {name:<11} n={block['n']:<5} WA={block['accuracy']:.3f} "
+              f"UA={block['ua']:.3f} macro-F1={block['macro_f1']:.3f}")
+        recalls = " ".join(f"{k}={v['recall']:.2f}" for k, v in block["per_class"].items()
+                           if v["support"])
+        print(f"  {'':<11} recall: {recalls}")
+    print(f"model: {metrics['model']}")
+
+
+

@@ -1,0 +1,156 @@
+"""The LightningModule and backbone loading, on the tiny backbone (no downloads)."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification, get_scheduler
+
+from ser.backbones import load_backbone, tiny_config
+from ser.labels import LABELS
+from ser.metrics import classification_summary
+from ser.model import EmotionClassifier, normalize_waveforms, stage_metrics
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SER_CACHE", str(tmp_path_factory.getbasetemp() / "ser-cache"))
+
+
+def eight_label_checkpoint(directory: Path) -> Path:
+    """A checkpoint shaped like the default one: a classification head with RAVDESS's 8 labels."""
+    names = ["angry", "calm", "disgust", "fearful", "happy", "neutral", "sad", "surprised"]
+    config = tiny_config()
+    config.num_labels = 8
+    config.id2label = dict(enumerate(names))
+    config.label2id = {n: i for i, n in enumerate(names)}
+    config.architectures = ["Wav2Vec2ForSequenceClassification"]
+    torch.manual_seed(1)
+    Wav2Vec2ForSequenceClassification(config).save_pretrained(directory)
+    return directory
+
+
+def test_eight_output_head_is_replaced_and_the_log_says_so(tmp_path: Path, caplog):
+    source = eight_label_checkpoint(tmp_path / "ravdess8")
+    original = Wav2Vec2ForSequenceClassification.from_pretrained(source)
+    with caplog.at_level(logging.WARNING, logger="ser.backbones"):
+        model = load_backbone(str(source))
+    assert "8-output head" in caplog.text and "6-class head" in caplog.text
+    assert model.config.num_labels == 6
+    assert [model.config.id2label[i] for i in range(6)] == list(LABELS)
+    assert model.classifier.out_features == 6
+    # The backbone's own weights are kept; only the head is new.
+    torch.testing.assert_close(model.wav2vec2.encoder.layers[0].attention.q_proj.weight,
+                               original.wav2vec2.encoder.layers[0].attention.q_proj.weight)
+
+
+def test_normalisation_matches_the_feature_extractor():
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(0.3, 2.0, n).astype(np.float32) for n in (16000, 9000, 12345)]
+    fe = Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True)
+    ref = fe(clips, sampling_rate=16000, padding=True, return_tensors="pt")
+    raw = torch.zeros_like(ref.input_values)
+    for i, c in enumerate(clips):
+        raw[i, : c.size] = torch.from_numpy(c)
+    ours = normalize_waveforms(raw, ref.attention_mask)
+    torch.testing.assert_close(ours, ref.input_values, atol=1e-4, rtol=1e-4)
+
+
+def test_padding_does_not_change_a_clips_prediction():
+    torch.manual_seed(0)
+    module = EmotionClassifier("tiny").eval()
+    clip = torch.randn(1, 12000)
+    padded = torch.cat([clip, torch.zeros(1, 8000)], dim=1)
+    mask = torch.cat([torch.ones(1, 12000), torch.zeros(1, 8000)], dim=1).long()
+    with torch.inference_mode():
+        alone = module(clip, torch.ones_like(clip, dtype=torch.long)).softmax(-1)
+        in_batch = module(padded, mask).softmax(-1)
+    torch.testing.assert_close(alone, in_batch, atol=1e-4, rtol=1e-4)
+
+
+def test_freezing_options():
+    encoder_frozen = EmotionClassifier("tiny", freeze_feature_encoder=True)
+    conv = encoder_frozen.model.wav2vec2.feature_extractor
+    assert not any(p.requires_grad for p in conv.parameters())
+    assert all(p.requires_grad for p in encoder_frozen.model.wav2vec2.encoder.parameters())
+
+    head_only = EmotionClassifier("tiny", freeze_backbone=True)
+    trainable = {n for n, p in head_only.model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("projector", "classifier")) for n in trainable)
+
+
+def test_two_parameter_groups_with_their_learning_rates():
+    module = EmotionClassifier(
+        "tiny", head_lr=1e-3, optimizer=partial(torch.optim.AdamW, lr=2e-5, weight_decay=0.01)
+    )
+    optimizer = module.configure_optimizers()
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    assert groups["backbone"]["lr"] == 2e-5 and groups["head"]["lr"] == 1e-3
+    head_ids = {id(p) for p in groups["head"]["params"]}
+    assert head_ids == {id(p) for p in module.model.classifier.parameters()} | {
+        id(p) for p in module.model.projector.parameters()}
+
+
+def test_weighted_layer_sum_adds_trainable_layer_weights():
+    module = EmotionClassifier("tiny", use_weighted_layer_sum=True)
+    assert module.model.config.use_weighted_layer_sum
+    assert module.model.layer_weights.requires_grad
+    out = module(torch.randn(2, 8000), torch.ones(2, 8000, dtype=torch.long))
+    assert out.shape == (2, 6)
+
+
+def test_balanced_class_weights_and_label_smoothing_change_the_loss():
+    batch = {"input_values": torch.randn(3, 8000), "attention_mask": torch.ones(3, 8000).long(),
+             "labels": torch.tensor([0, 0, 5])}
+    torch.manual_seed(0)
+    plain = EmotionClassifier("tiny")
+    torch.manual_seed(0)
+    weighted = EmotionClassifier("tiny", class_weights="balanced", label_smoothing=0.1)
+    weighted.set_class_weights([100, 10, 10, 10, 10, 1])
+    assert weighted.class_weight[5] > weighted.class_weight[0]
+    assert not torch.isclose(plain._step(batch)[0], weighted._step(batch)[0])
+
+
+def test_unlabelled_clips_are_ignored_by_loss_and_metrics():
+    module = EmotionClassifier("tiny")
+    batch = {"input_values": torch.randn(2, 8000), "attention_mask": torch.ones(2, 8000).long(),
+             "labels": torch.tensor([-1, -1])}
+    loss, _, _ = module._step(batch)
+    assert loss.item() == 0.0 and loss.requires_grad
+
+
+def test_torchmetrics_and_metrics_json_agree():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 6, 200)
+    p = np.where(rng.random(200) < 0.6, y, rng.integers(0, 6, 200))
+    ours = classification_summary(y.tolist(), p.tolist())
+    tm = stage_metrics()(torch.nn.functional.one_hot(torch.from_numpy(p), 6).float(),
+                         torch.from_numpy(y))
+    assert ours["accuracy"] == pytest.approx(float(tm["acc"]))
+    assert ours["ua"] == pytest.approx(float(tm["ua"]))
+    assert ours["macro_f1"] == pytest.approx(float(tm["f1"]), abs=1e-6)
+    assert np.array(ours["confusion"]["matrix"]).sum() == 200
+
+
+def test_warmup_then_decay_schedule():
+    module = EmotionClassifier(
+        "tiny", warmup_ratio=0.25, optimizer=partial(torch.optim.AdamW, lr=1e-3),
+        scheduler=partial(get_scheduler, name="cosine"))
+
+    class FakeTrainer:
+        estimated_stepping_batches = 100
+
+    module._trainer = FakeTrainer()  # only configure_optimizers reads it
+    sched = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(sched.get_last_lr()[0])
+        sched.optimizer.step()
+        sched.step()
+    assert lrs[0] == 0.0 and max(lrs) == pytest.approx(1e-3) and lrs.index(max(lrs)) == 25
+    assert lrs[-1] < 1e-4
