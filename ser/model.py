@@ -173,6 +173,10 @@ class EmotionClassifier(L.LightningModule):
         n = int(labels.numel())
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=n)
+        # Learning rates per parameter group; logged here (not by LearningRateMonitor) so that
+        # logger=none needs no special case.
+        for group in self.optimizers().optimizer.param_groups if self._trainer else ():
+            self.log(f"lr/{group.get('name', 'group')}", group["lr"], on_step=True, batch_size=n)
         return loss
 
     def _eval_step(self, batch: dict[str, Any], stage: str) -> None:

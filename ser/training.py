@@ -19,7 +19,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ser.metrics import classification_summary
 
@@ -85,10 +85,33 @@ def prepare_synthetic_data(directory: str | None) -> None:
         write_synthetic_corpora(directory, seed=0, size="demo")
 
 
+def resume_in_place(cfg: DictConfig) -> None:
+    """Point a resumed job at the run it continues: same folder, checkpoints and split.
+
+    A checkpoint at ``RUN/checkpoints/last.ckpt`` belongs to RUN; writing the rest of that run
+    elsewhere would lose the best-checkpoint record (Lightning keeps it per folder) and could
+    draw the validation split again from changed data.
+    """
+    ckpt = Path(cfg.ckpt_path)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt}: no such checkpoint")
+    run = ckpt.resolve().parent.parent
+    if ckpt.parent.name != "checkpoints" or not (run / "config.yaml").is_file():
+        log.info("resuming from %s into the new run folder %s", ckpt, cfg.paths.output_dir)
+        return
+    log.info("resuming run %s from %s", run, ckpt.name)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(run)
+        if "split_from" in cfg.data and (run / "split.csv").is_file():
+            cfg.data.split_from = str(run / "split.csv")
+
+
 def train(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
     """Run one training job; returns (optimised metric, metrics dict)."""
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("ckpt_path"):
+        resume_in_place(cfg)
     output_dir = Path(cfg.paths.output_dir)
     prepare_synthetic_data(cfg.get("synthetic_data"))
 
