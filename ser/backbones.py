@@ -7,6 +7,7 @@ so save, load and export are exercised by the tests exactly as they run for the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -62,7 +63,9 @@ def tiny_config() -> Wav2Vec2Config:
 def tiny_backbone_dir() -> Path:
     """Where the tiny backbone lives; ``SER_CACHE`` moves it (tests point it at a temp folder)."""
     root = Path(os.environ.get("SER_CACHE", Path.home() / ".cache" / "ser"))
-    return root / "tiny-wav2vec2"
+    # The folder name carries a hash of the config: changing tiny_config() never reuses old weights.
+    digest = hashlib.sha256(tiny_config().to_json_string().encode()).hexdigest()[:10]
+    return root / f"tiny-wav2vec2-{digest}"
 
 
 def ensure_tiny_backbone(directory: Path | None = None, seed: int = 0) -> Path:

@@ -25,6 +25,27 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 1 if report.fatal else 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ser.inference.command import run_predict
+
+    return run_predict(
+        args.model, args.inputs, out=args.out, windows_out=args.windows_out,
+        batch_size=args.batch_size, window=args.window, hop=args.hop,
+        long_threshold=args.long_threshold, threads=args.threads, workers=args.workers,
+        backbone=args.backbone, device=args.device, quantize=args.quantize,
+        trust_checkpoint=args.trust_checkpoint,
+    )
+
+
+def _positive(kind: type):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ser", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -45,6 +66,44 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: DATA_ROOT/class_distribution.png, or the current folder "
                            "if DATA_ROOT is read-only)")
     insp.set_defaults(func=_cmd_inspect)
+
+    pred = sub.add_parser(
+        "predict", help="predict the emotion of audio files, folders or globs",
+        description="One line per file; exit status 1 if any file failed (each named at the end).")
+    pred.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
+                      help="audio files (any format soundfile reads), folders (searched "
+                           "recursively for .wav .flac .ogg .mp3) or quoted glob patterns")
+    pred.add_argument("--model", required=True,
+                      help="a Hugging Face model folder, a Lightning .ckpt, or a state dict "
+                           "such as emotion_model.pth (with --backbone)")
+    pred.add_argument("--out", type=Path, default=None,
+                      help="write predictions to FILE.csv (one row per file) or FILE.json "
+                           "(with the windows of long recordings)")
+    pred.add_argument("--windows-out", type=Path, default=None, metavar="FILE.csv",
+                      help="also write one row per window of each long recording")
+    pred.add_argument("--batch-size", type=_positive(int), default=8)
+    pred.add_argument("--window", type=_positive(float), default=4.0,
+                      help="window length in seconds for long recordings (default 4)")
+    pred.add_argument("--hop", type=_positive(float), default=2.0,
+                      help="seconds between window starts (default 2)")
+    pred.add_argument("--long-threshold", type=_positive(float), default=20.0,
+                      help="recordings longer than this many seconds are cut into windows; the "
+                           "file's prediction is the mean of the window probabilities")
+    pred.add_argument("--threads", type=_positive(int), default=None,
+                      help="CPU threads for the model (torch.set_num_threads)")
+    pred.add_argument("--workers", type=int, default=None,
+                      help="processes decoding audio while the model runs (0: none; default: "
+                           "1 when a CPU core is left over from --threads, else 0)")
+    pred.add_argument("--backbone", default=None,
+                      help="architecture (hub id or local folder) of a bare state dict; default "
+                           "the original project's base checkpoint")
+    pred.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    pred.add_argument("--quantize", action="store_true",
+                      help="int8 Linear layers on the CPU (faster; probabilities move ~1e-3)")
+    pred.add_argument("--trust-checkpoint", action="store_true",
+                      help="allow full unpickling of a .ckpt/.pth that safe loading refuses; "
+                           "only for files from a trusted source")
+    pred.set_defaults(func=_cmd_predict)
     return parser
 
 

@@ -85,6 +85,9 @@ class EmotionClassifier(L.LightningModule):
         self.model: PreTrainedModel = load_backbone(
             backbone, use_weighted_layer_sum=use_weighted_layer_sum, pretrained=pretrained
         )
+        # from_pretrained returns eval mode; Lightning keeps each module's mode as it finds it,
+        # so without this dropout would be off during training.
+        self.model.train()
         self.feature_extractor = load_feature_extractor(backbone, self.model.config)
         self.use_mask = uses_attention_mask(self.model.config)
         self._apply_freezing()
