@@ -37,6 +37,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ser.serve import run_server
+
+    options = {"device": args.device, "threads": args.threads}
+    return run_server(
+        args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
+        cors_origins=tuple(args.cors_origin or ("http://localhost:3000",)),
+        backbone=args.backbone,
+        recognizer_options={k: v for k, v in options.items() if v is not None},
+    )
+
+
 def _positive(kind: type):
     def parse(text: str):
         value = kind(text)
@@ -104,6 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
                       help="allow full unpickling of a .ckpt/.pth that safe loading refuses; "
                            "only for files from a trusted source")
     pred.set_defaults(func=_cmd_predict)
+
+    serve = sub.add_parser(
+        "serve", help="serve predictions over HTTP (POST /predict, GET /ping, upload page at /)",
+        description="Loads the model once, logs 'ready: URL' when it accepts requests.")
+    serve.add_argument("--model", required=True,
+                       help="a Hugging Face model folder, a Lightning .ckpt, or a state dict "
+                            "such as emotion_model.pth (with --backbone)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-upload-mb", type=_positive(float), default=10.0,
+                       help="largest accepted upload in MB; larger ones get 413 (default 10)")
+    serve.add_argument("--cors-origin", action="append", default=None, metavar="ORIGIN",
+                       help="browser origin allowed to call the API; repeat for several "
+                            "(default http://localhost:3000)")
+    serve.add_argument("--backbone", default=None,
+                       help="architecture (hub id or local folder) of a bare state dict")
+    serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    serve.add_argument("--threads", type=_positive(int), default=None,
+                       help="CPU threads for the model (torch.set_num_threads)")
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 

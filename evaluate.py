@@ -1,0 +1,29 @@
+"""Evaluate: ``python evaluate.py dataset=ravdess|indonesian|kaggle_test model_path=PATH ...``.
+
+See conf/evaluate.yaml for every option; the work happens in ser.evaluation.run.evaluate.
+Exit status 1 when dataset=kaggle_test has test files that could not be predicted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from ser.config import CONFIG_DIR, register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    from ser.evaluation.run import evaluate
+
+    code = evaluate(cfg).exit_code
+    if code:
+        sys.exit(code)  # hydra.main drops return values
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""report.md: what was evaluated, the scores as tables, the figures, and the caveats."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ser.labels import ENGLISH, LABELS, RAVDESS_UNMAPPED
+
+IN_DOMAIN_WARNING = (
+    "> **Warning: RAVDESS is in-domain for this model, not cross-lingual.** Its backbone "
+    "`{backbone}` was fine-tuned on RAVDESS (listed in `caveats.trained_on_ravdess`), so these "
+    "scores measure recall of data it has seen, not transfer to a new language or corpus. "
+    "Use another backbone (e.g. `model=xlsr_300m`) for a clean cross-lingual figure.")
+KAGGLE_CONTAINS_RAVDESS = (
+    "The Indonesian Kaggle training data contains RAVDESS clips (source 2, ids 7442+, follows "
+    "RAVDESS speech with calm and surprised removed; about 214 of the 264 clips of actors 01, 02, "
+    "08, 11, 15, 22), so a RAVDESS score of a model trained on it is partly a score on its "
+    "training data. `audit.train_root=DIR` (coming: the leakage audit) measures the overlap and "
+    "the score on the clean part.")
+
+
+@dataclass
+class ReportInput:
+    dataset: str
+    model_path: str
+    model_kind: str
+    backbone: str
+    backbone_source: str
+    data_root: str
+    metrics: Mapping[str, Any]
+    figures: Sequence[Path]
+    out_dir: Path
+    in_domain: bool = False
+    actors: Sequence[int] = ()
+    notes: Sequence[str] = ()
+    noise: Sequence[Mapping[str, Any]] = ()
+    audit_root: str | None = None
+    extra: list[str] = field(default_factory=list)
+
+
+def fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _group_table(name: str, block: Mapping[str, Mapping[str, Any]]) -> str:
+    return table([name, "n", "accuracy (WA)", "UA"],
+                 [[k, v["n"], v["accuracy"], v["ua"]] for k, v in block.items()])
+
+
+def render(r: ReportInput) -> str:
+    m = r.metrics
+    out: list[str] = [f"# Evaluation on {r.dataset}", ""]
+    if r.in_domain:
+        out += [IN_DOMAIN_WARNING.format(backbone=r.backbone), ""]
+    out += ["## What was evaluated", "",
+            f"- model: `{r.model_path}` ({r.model_kind})",
+            f"- backbone: `{r.backbone}` ({r.backbone_source})",
+            f"- data: `{r.data_root}` ({r.dataset})"]
+    if r.actors:
+        out.append(f"- actors: {', '.join(f'{a:02d}' for a in r.actors)}")
+    out.append(f"- files: {m['n_files']}, scored: {m['n']}, failed: {m['n_failed']}")
+    out += [f"- {note}" for note in r.notes]
+    out.append("")
+    if m["n"]:
+        out += ["## Scores", "",
+                table(["n", "accuracy (WA)", "UA", "macro-F1"],
+                      [[m["n"], m["accuracy"], m["ua"], m["macro_f1"]]]), "",
+                "### Per class", "",
+                table(["class", "English", "precision", "recall", "F1", "support"],
+                      [[k, ENGLISH[k], v["precision"], v["recall"], v["f1"], v["support"]]
+                       for k, v in m["per_class"].items()]), "",
+                "### Confusion (rows: true, columns: predicted; counts)", "",
+                table(["true \\ pred", *LABELS],
+                      [[label, *row] for label, row in zip(LABELS, m["confusion"]["matrix"])]),
+                ""]
+    if "unmapped" in m:
+        out += ["### Where the emotions without a class went", "",
+                table(["emotion", *LABELS, "n"],
+                      [[e, *[m["unmapped"][e][k] for k in LABELS], sum(m["unmapped"][e].values())]
+                       for e in RAVDESS_UNMAPPED]), ""]
+    for key, block in m.items():
+        if key.startswith("per_") and key != "per_class" and block:
+            out += [f"### By {key[4:]}", "", _group_table(key[4:], block), ""]
+    if "predicted" in m:
+        out += ["### Predicted classes (no true labels)", "",
+                table(["class", "files", "mean confidence"],
+                      [[k, v["n"], v["mean_confidence"]] for k, v in m["predicted"].items()]), ""]
+    if r.noise:
+        out += ["### Robustness to added white noise", "",
+                table(["SNR (dB)", "n", "accuracy (WA)", "UA", "macro-F1"],
+                      [["clean" if n["snr_db"] is None else f"{n['snr_db']:g}", n["n"], n["accuracy"],
+                        n["ua"], n["macro_f1"]] for n in r.noise]), ""]
+    out += r.extra
+    if r.figures:
+        out += ["## Figures", ""]
+        for path in r.figures:
+            rel = Path(path).relative_to(r.out_dir).as_posix()
+            out += [f"![{Path(path).stem}]({rel})", ""]
+    if m["failed"]:
+        out += [f"## Failed files ({len(m['failed'])})", "",
+                "These files have a row with an empty `pred` and the reason in `error` in "
+                "predictions.csv, and are left out of every score.", ""]
+        out += [f"- `{f['path']}`: {f['error']}" for f in m["failed"]] + [""]
+    out += ["## Caveats", ""]
+    if r.in_domain:
+        out.append(f"- The backbone `{r.backbone}` was trained on RAVDESS (see the warning above).")
+    out.append(f"- {KAGGLE_CONTAINS_RAVDESS}"
+               + (f" Audit requested against `{r.audit_root}`, but the audit is not implemented "
+                  "yet: no overlap was measured." if r.audit_root else ""))
+    out.append("- UA is the mean recall over the classes present; WA is plain accuracy; "
+               "failed files and emotions without a class are left out of both.")
+    return "\n".join(out) + "\n"
+
+
+def write_report(r: ReportInput, path: Path) -> Path:
+    path.write_text(render(r), encoding="utf-8")
+    return path

@@ -1,0 +1,261 @@
+"""``evaluate(cfg)``: one evaluation as a plain function that tests call in-process.
+
+The job: index the data, load the model (any of the three kinds), predict every file (a broken
+file gets a row with its error and the rest go on), compute metrics.json from the predictions
+table, draw the figures, optionally repeat under added noise, write report.md, log to W&B when
+asked. The last printed line is ``report: <path>`` (contract).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from ser.audio import AudioError, load_audio
+from ser.augment import add_noise
+from ser.evaluation import figures as fig
+from ser.evaluation.breakdowns import headline, metrics_of, nan_to_none
+from ser.evaluation.data import BREAKDOWNS, META_COLUMNS, EvalSet, load_eval_set, run_dir_of
+from ser.evaluation.report import ReportInput, write_report
+from ser.inference import EmotionRecognizer
+from ser.inference.loading import ORIGINAL_BACKBONE, STATE_DICT_SUFFIXES
+from ser.inference.recognizer import Result
+from ser.inference.report import COLUMNS, TRUTH_COLUMNS, FileResult, summary, table_line
+
+log = logging.getLogger(__name__)
+
+NOISE_CHUNK = 64  # files decoded and noised at a time: memory stays bounded on all of RAVDESS
+
+
+@dataclass
+class Evaluation:
+    out_dir: Path
+    report: Path
+    metrics: dict[str, Any]
+    predictions: pd.DataFrame
+    exit_code: int = 0
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+
+def model_kind(path: str) -> str:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return "Hugging Face folder"
+    if p.suffix == ".ckpt":
+        return "Lightning checkpoint"
+    if p.suffix in STATE_DICT_SUFFIXES:
+        return "state dict"
+    return "hub id"
+
+
+def identify_backbone(model_path: str, backbone: str | None,
+                      recognizer: EmotionRecognizer) -> tuple[str, str, list[str]]:
+    """(name, where the name came from, every name to match against the caveat lists)."""
+    own = str(getattr(recognizer.model.config, "name_or_path", "") or "")
+    own_is_self = not own or Path(own).expanduser().resolve() == \
+        Path(model_path).expanduser().resolve()
+    candidates = [n for n in (backbone, None if own_is_self else own) if n]
+    run = run_dir_of(model_path)
+    if run is not None and (run / "config.yaml").is_file():
+        name = OmegaConf.select(OmegaConf.load(run / "config.yaml"), "model.backbone")
+        if name:
+            return str(name), f"model.backbone of {run / 'config.yaml'}", [str(name), *candidates]
+    if backbone:
+        return backbone, "backbone= given for the weights", candidates
+    if not own_is_self:
+        return own, "the checkpoint's model config", candidates
+    if model_kind(model_path) == "state dict":
+        return ORIGINAL_BACKBONE, "default architecture of a state dict", [ORIGINAL_BACKBONE]
+    if model_kind(model_path) == "hub id":
+        return model_path, "hub id", [model_path]
+    return "unknown", "the model folder names no base checkpoint and no training run " \
+        "config.yaml is next to it", candidates
+
+
+# -- predictions -------------------------------------------------------------------------------
+
+
+def _meta_columns(data: EvalSet) -> list[str]:
+    return [c for c in META_COLUMNS[data.name] if c in data.frame.columns]
+
+
+def predictions_table(data: EvalSet, results: list[FileResult]) -> pd.DataFrame:
+    """The contract columns, then true/correct, then the dataset's metadata, in data order."""
+    table = pd.DataFrame([r.row() for r in results], columns=[*COLUMNS, *TRUTH_COLUMNS])
+    table["correct"] = table["correct"].astype("boolean")
+    for column in _meta_columns(data):
+        table[column] = data.frame[column].to_numpy()
+    return table
+
+
+def _file_results(data: EvalSet, results: list[Result]) -> list[FileResult]:
+    paths = data.frame["path"].tolist()
+    truths = data.frame["true"].tolist()
+    return [FileResult(paths[r.index], r.prediction, r.error,
+                       truths[r.index] if isinstance(truths[r.index], str) else None)
+            for r in results]
+
+
+def predict_clean(recognizer: EmotionRecognizer, data: EvalSet, cfg: DictConfig) -> list[FileResult]:
+    """Every file, with the first ``print_rows`` table lines and a progress bar."""
+    paths = data.frame["path"].tolist()
+    shown = int(cfg.get("print_rows") or 0)
+    progress = cfg.get("progress")
+    bar = tqdm(total=len(paths), unit="file", file=sys.stderr, dynamic_ncols=True,
+               disable=progress is False or (progress is None and not sys.stderr.isatty()))
+    raw: list[Result] = []
+    with bar:
+        for result in recognizer.predict_many(paths, batch_size=cfg.batch_size,
+                                              num_workers=cfg.get("num_workers")):
+            raw.append(result)
+            if len(raw) <= shown:
+                bar.write(table_line(_file_results(data, [result])[0]), file=sys.stdout)
+            bar.update(1)
+    if len(raw) > shown > 0:
+        print(f"... ({len(raw) - shown} more rows in predictions.csv)")
+    return _file_results(data, raw)
+
+
+def predict_noisy(recognizer: EmotionRecognizer, data: EvalSet, snr_db: float, seed: int,
+                  cfg: DictConfig) -> list[FileResult]:
+    """Every file with white noise at ``snr_db``; the noise of a file depends only on the seed,
+    the file's position and the SNR, so reruns give the same numbers."""
+    paths = data.frame["path"].tolist()
+    rate = recognizer.sampling_rate
+    out: list[Result] = []
+    for start in range(0, len(paths), NOISE_CHUNK):
+        items: list[tuple[np.ndarray, int]] = []
+        where: list[int] = []
+        for index in range(start, min(start + NOISE_CHUNK, len(paths))):
+            try:
+                clip = load_audio(paths[index], target_sr=rate)
+            except AudioError as exc:
+                out.append(Result(index, paths[index], error=str(exc)))
+                continue
+            rng = np.random.default_rng([seed, index, int(round((snr_db + 1000) * 1000))])
+            items.append((add_noise(clip, float(snr_db), rng), rate))
+            where.append(index)
+        for r in recognizer.predict_many(items, batch_size=cfg.batch_size, num_workers=0):
+            index = where[r.index]
+            out.append(Result(index, paths[index], r.prediction,
+                              f"{paths[index]}: {r.error}" if r.error else None))
+    out.sort(key=lambda r: r.index)
+    return _file_results(data, out)
+
+
+# -- the job -----------------------------------------------------------------------------------
+
+
+def draw_figures(data: EvalSet, table: pd.DataFrame, metrics: dict[str, Any],
+                 figures_dir: Path) -> list[Path]:
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    if data.name == "ravdess":
+        made.append(fig.overview(table, figures_dir / "overview_all.png",
+                                 f"RAVDESS, actors {', '.join(map(str, data.actors))}"))
+        for actor, part in table.groupby("actor"):
+            made.append(fig.overview(part, figures_dir / f"overview_actor{int(actor):02d}.png",
+                                     f"RAVDESS actor {int(actor):02d}"))
+    elif metrics["n"]:
+        made.append(fig.confusion(metrics, figures_dir / "confusion.png",
+                                  f"{data.name}: confusion (rows: true, normalised)"))
+    if "predicted" in metrics:
+        made.append(fig.prediction_distribution(metrics["predicted"],
+                                                figures_dir / "predicted_classes.png",
+                                                f"{data.name}: predicted classes"))
+    for column in BREAKDOWNS[data.name]:
+        block = metrics.get(f"per_{column}")
+        if block:
+            made.append(fig.accuracy_bars(block, figures_dir / f"accuracy_by_{column}.png",
+                                          f"Accuracy by {column}", column))
+    return made
+
+
+def write_submission(table: pd.DataFrame, path: Path) -> Path:
+    """``id,label`` in test.csv order; a failed file keeps its id with an empty label."""
+    pd.DataFrame({"id": table["id"], "label": table["pred"].fillna("")}).to_csv(path, index=False)
+    return path
+
+
+def evaluate(cfg: DictConfig) -> Evaluation:
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = str(cfg.model_path)
+    data = load_eval_set(cfg.dataset, model_path)
+    log.info("%s: %d files from %s", data.name, len(data.frame), data.root)
+    recognizer = EmotionRecognizer.from_pretrained(
+        model_path, device=cfg.get("device"), backbone=cfg.get("backbone"),
+        threads=cfg.get("threads"), quantize=bool(cfg.get("quantize", False)))
+    backbone, backbone_source, names = identify_backbone(model_path, cfg.get("backbone"),
+                                                         recognizer)
+    listed = set(cfg.get("caveats", {}).get("trained_on_ravdess") or [])
+    in_domain = data.name == "ravdess" and any(n in listed for n in names)
+    if in_domain:
+        log.warning("backbone %s was trained on RAVDESS: these scores are in-domain", backbone)
+
+    results = predict_clean(recognizer, data, cfg)
+    table = predictions_table(data, results)
+    table.to_csv(out_dir / "predictions.csv", index=False)
+    metrics = metrics_of(table, BREAKDOWNS[data.name], ravdess=data.name == "ravdess")
+    metrics.update(dataset=data.name, model_path=model_path, backbone=backbone)
+    if data.actors:
+        metrics["actors"] = list(data.actors)
+
+    figures = draw_figures(data, table, metrics, out_dir / "figures")
+    noise_rows: list[dict[str, Any]] = []
+    if cfg.dataset.get("noise_snr_db"):
+        noise_rows.append({"snr_db": None, **headline(metrics)})
+        for snr in cfg.dataset.noise_snr_db:
+            noisy = predictions_table(data, predict_noisy(recognizer, data, float(snr),
+                                                          int(cfg.seed or 0), cfg))
+            noisy.to_csv(out_dir / f"predictions_snr{float(snr):g}.csv", index=False)
+            noise_rows.append({"snr_db": float(snr),
+                               **headline(metrics_of(noisy, (), ravdess=False))})
+        metrics["noise"] = noise_rows
+        if metrics["n"]:
+            figures.append(fig.noise_curve(noise_rows, out_dir / "figures" / "noise.png"))
+    metrics = nan_to_none(metrics)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+
+    exit_code = 0
+    if data.name == "kaggle_test":
+        sub = write_submission(table, out_dir / "submission.csv")
+        print(f"submission: {sub}")
+        if metrics["n_failed"]:
+            exit_code = 1
+            log.error("%d test files could not be predicted; their rows in %s have an empty "
+                      "label (listed in report.md)", metrics["n_failed"], sub)
+    report = write_report(ReportInput(
+        dataset=data.name, model_path=model_path, model_kind=model_kind(model_path),
+        backbone=backbone, backbone_source=backbone_source, data_root=str(data.root),
+        metrics=metrics, figures=figures, out_dir=out_dir, in_domain=in_domain,
+        actors=data.actors, notes=data.notes, noise=noise_rows,
+        audit_root=(cfg.get("audit") or {}).get("train_root")), out_dir / "report.md")
+
+    loggers = cfg.get("logger") or {}
+    if "wandb" in loggers:
+        from ser.evaluation.wandb_log import log_evaluation
+
+        log_evaluation(loggers.wandb, OmegaConf.to_container(cfg, resolve=True),
+                       metrics, figures, table, out_dir)
+    unknown = sorted(set(loggers) - {"wandb"})
+    if unknown:
+        log.warning("evaluation logs to W&B only; logger entries %s are ignored", unknown)
+
+    print(summary(results))
+    if metrics["n"]:
+        print(f"{data.name}: n={metrics['n']} WA={metrics['accuracy']:.3f} "
+              f"UA={metrics['ua']:.3f} macro-F1={metrics['macro_f1']:.3f}")
+    print(f"report: {report}")
+    return Evaluation(out_dir, report, metrics, table, exit_code)
