@@ -123,5 +123,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-_ = partial  # kept for readers extending the optimizer set-up
