@@ -22,6 +22,17 @@ def _ser_cache(tmp_path_factory) -> Path:
     return cache
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """The tiny model runs hundreds of small ops: one thread avoids waiting on a busy core."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_corpora(tmp_path_factory) -> dict[str, Path]:
     """Synthetic corpora in both layouts, a few files per class (written in about a second)."""

@@ -34,13 +34,6 @@ from ser.model import EmotionClassifier
 RATE = 16000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tiny model runs hundreds of small ops: one thread avoids waiting on a busy core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def speechlike(seconds: float, rate: int = RATE, seed: int = 0, channels: int = 1) -> np.ndarray:
@@ -78,6 +71,9 @@ def sharpened_classifier() -> EmotionClassifier:
     module = EmotionClassifier("tiny", optimizer=partial(torch.optim.SGD, lr=0.0))
     sharpen(module.model)
     return module
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,9 @@ from ser.model import EmotionClassifier
 CONTRACT = ["path", "pred", "confidence", *[f"p_{label}" for label in LABELS], "error"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
