@@ -175,8 +175,8 @@ def _validation_detail(exc: RequestValidationError) -> str:
 
 def _load_recognizer(source: EmotionRecognizer | str | os.PathLike,
                      options: dict[str, Any]) -> EmotionRecognizer:
-    if isinstance(source, EmotionRecognizer):
-        return source
+    if not isinstance(source, (str, os.PathLike)):
+        return source  # a recognizer (or anything with .predict and .sampling_rate)
     log.info("loading model %s", source)
     return EmotionRecognizer.from_pretrained(source, **options)
 
@@ -224,7 +224,7 @@ def create_app(
         app.state.pending = 0
         if on_ready is not None:
             on_ready(recognizer)
-        log.info("model ready: %s", getattr(recognizer, "source", "") or "in-memory recognizer")
+        log.info("model loaded: %s", getattr(recognizer, "source", "") or "in-memory recognizer")
         yield
 
     app = FastAPI(title="ser: speech emotion recognition", lifespan=lifespan,
@@ -239,6 +239,13 @@ def create_app(
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         return JSONResponse({"detail": detail}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _on_bug(request: Request, exc: Exception) -> JSONResponse:
+        # A fault of the server, not of the request: logged with its traceback, still JSON.
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal server error ({type(exc).__name__}); "
+                                       "see the server log"}, status_code=500)
 
     @app.get("/ping")
     async def ping() -> dict[str, str]:
@@ -288,7 +295,14 @@ def create_app(
 
 
 def _decode(data: bytes, shown: str, rate: int) -> np.ndarray:
-    return load_audio(data, target_sr=rate, name=shown)
+    try:
+        return load_audio(data, target_sr=rate, name=shown)
+    except AudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the client's bytes, not a server fault: a 400
+        log.warning("upload %s could not be decoded: %r", shown, exc)
+        raise AudioError(shown, f"could not be decoded ({type(exc).__name__}: {exc})",
+                         "truncated") from exc
 
 
 def _infer(recognizer: EmotionRecognizer, clip: np.ndarray) -> Prediction:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from ser.inference import EmotionRecognizer
+from ser.inference import EmotionRecognizer, Prediction
 from ser.labels import LABELS
 from ser.model import EmotionClassifier
 from ser.serve import ServerThread, create_app
@@ -186,18 +187,62 @@ def test_concurrent_requests_all_answered_correctly(server, reference):
         assert_matches(body, want, tol=1e-3)  # PCM_16 quantisation of the upload
 
 
-def test_event_loop_stays_free_during_inference(server):
-    """/ping answers while long predictions run: inference is off the event loop."""
-    data = encode(speechlike(5.5, seed=9), "WAV")
-    with ThreadPoolExecutor(4) as pool:
-        posts = [pool.submit(httpx.post, server + "/predict", files={"file": ("x.wav", data)},
-                             timeout=60) for _ in range(3)]
-        time.sleep(0.05)
+class SlowRecognizer:
+    """Stands in for a big model: each prediction holds its thread until released."""
+
+    sampling_rate = RATE
+    source = "slow"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Semaphore(0)
+
+    def predict(self, clip, sampling_rate=None):
+        self.started.release()
+        assert self.release.wait(timeout=30)
+        probs = np.full(len(LABELS), 1 / len(LABELS))
+        probs[2] += 0.1
+        return Prediction.from_probabilities(probs / probs.sum(), duration=clip.size / RATE)
+
+
+def test_slow_inference_blocks_neither_the_loop_nor_the_queue_bound():
+    """While predictions run, /ping answers at once; past max_pending the server says 503."""
+    slow = SlowRecognizer()
+    data = encode(speechlike(0.5, seed=2), "WAV")
+    app = create_app(slow, max_pending=2)
+    with ServerThread(app) as url, ThreadPoolExecutor(4) as pool:
+        posts = [pool.submit(httpx.post, url + "/predict", files={"file": ("x.wav", data)},
+                             timeout=60) for _ in range(2)]
+        assert slow.started.acquire(timeout=10)  # one prediction is running (model limit 1)
         start = time.perf_counter()
-        assert httpx.get(server + "/ping", timeout=30).status_code == 200
-        ping_s = time.perf_counter() - start
-        assert all(f.result().status_code == 200 for f in posts)
-    assert ping_s < 1.0
+        assert httpx.get(url + "/ping", timeout=10).json() == {"status": "ok"}
+        assert time.perf_counter() - start < 0.5
+        deadline = time.monotonic() + 10
+        while app.state.pending < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the second request is decoded and waits for the model
+        busy = httpx.post(url + "/predict", files={"file": ("y.wav", data)}, timeout=10)
+        assert busy.status_code == 503 and "busy" in busy.json()["detail"]
+        slow.release.set()
+        for future in posts:
+            response = future.result()
+            assert response.status_code == 200
+            assert response.json()["emotion"] == LABELS[2]
+
+
+class BrokenRecognizer:
+    sampling_rate = RATE
+
+    def predict(self, clip, sampling_rate=None):
+        raise RuntimeError("simulated model fault")
+
+
+def test_a_model_fault_is_a_json_500_and_the_server_goes_on():
+    with ServerThread(create_app(BrokenRecognizer())) as url:
+        data = encode(speechlike(0.5, seed=4), "WAV")
+        response = httpx.post(url + "/predict", files={"file": ("x.wav", data)}, timeout=30)
+        assert response.status_code == 500
+        assert "RuntimeError" in response.json()["detail"]
+        assert httpx.get(url + "/ping", timeout=10).json() == {"status": "ok"}
 
 
 def test_cors_header_for_the_allowed_origin_only(client):
@@ -238,7 +283,8 @@ def test_cli_serve_logs_ready_then_answers(model_dir):
             lines.append(line)
             if "ready: http://127.0.0.1:" in line:
                 break
-        assert any("ready" in line for line in lines), "".join(lines)
+        assert "ready: http://127.0.0.1:" in lines[-1], "".join(lines)
+        assert not any("ready" in line for line in lines[:-1]), "".join(lines)
         assert httpx.get(f"http://127.0.0.1:{port}/ping", timeout=10).json() == {"status": "ok"}
     finally:
         proc.terminate()
