@@ -273,3 +273,40 @@ def test_command_line_prints_the_report_path_last(models, tiny_corpora, tmp_path
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("report: ") and Path(last[8:]).is_file()
     assert Path(last[8:]).parent.parent == tmp_path / "eval" / "runs"
+
+
+# -- leakage audit ------------------------------------------------------------------------------
+
+
+def test_audit_finds_planted_training_copies_and_reports_clean_scores(models, tiny_corpora,
+                                                                      tmp_path):
+    """Training data holding resampled copies of three evaluated clips among clips of another
+    actor: the three are leaked, nothing else, and the clean scores leave them out. (Hard
+    negatives, other takes of the same sentence, are tested in test_audit.py.)"""
+    import soundfile as sf
+    import soxr
+
+    from ser.evaluation.breakdowns import summary_of
+
+    train = tmp_path / "train"
+    train.mkdir()
+    actor = sorted((tiny_corpora["ravdess"] / "Actor_01").glob("03-01-0[3-7]-*.wav"))
+    planted = actor[:3]
+    for i, path in enumerate(planted):
+        audio, rate = sf.read(path, dtype="float32")
+        sf.write(train / f"copy{i}.flac", soxr.resample(audio, rate, 22050) * 0.7, 22050)
+    for path in sorted((tiny_corpora["ravdess"] / "Actor_02").glob("*.wav"))[:10]:
+        shutil.copy(path, train / path.name)
+    result = run_eval(tmp_path / "eval", [*actor1(tiny_corpora), f"model_path={models['folder']}",
+                                          f"audit.train_root={train}",
+                                          f"audit.cache_dir={tmp_path / 'fp-cache'}"])
+    leakage = result.metrics["leakage"]
+    assert leakage["overlap"] == 3 and leakage["summary"].startswith("3 of 60 ")
+    table = pd.read_csv(result.out_dir / "predictions.csv")
+    leaked = {Path(p).name for p in table.loc[table["leaked"], "path"]}
+    assert leaked == {p.name for p in planted}
+    clean = summary_of(table[~table["leaked"]])
+    assert leakage["clean_n"] == clean["n"] == result.metrics["n"] - 3
+    assert leakage["clean_ua"] == pytest.approx(clean["ua"])
+    head = result.report.read_text().split("## Scores")[0]
+    assert "## Leakage audit" in head and "3 of 60 evaluation clips found" in head

@@ -206,8 +206,17 @@ def evaluate(cfg: DictConfig) -> Evaluation:
 
     results = predict_clean(recognizer, data, cfg)
     table = predictions_table(data, results)
+    audit_cfg = cfg.get("audit") or {}
+    leakage = None
+    if audit_cfg.get("train_root"):
+        from ser.evaluation.leakage import audit_predictions
+
+        leakage = audit_predictions(table, str(audit_cfg.train_root), out_dir,
+                                    cache_dir=audit_cfg.get("cache_dir"))
     table.to_csv(out_dir / "predictions.csv", index=False)
     metrics = metrics_of(table, BREAKDOWNS[data.name], ravdess=data.name == "ravdess")
+    if leakage is not None:
+        metrics["leakage"] = leakage
     metrics.update(dataset=data.name, model_path=model_path, backbone=backbone)
     if data.actors:
         metrics["actors"] = list(data.actors)
@@ -241,7 +250,7 @@ def evaluate(cfg: DictConfig) -> Evaluation:
         backbone=backbone, backbone_source=backbone_source, data_root=str(data.root),
         metrics=metrics, figures=figures, out_dir=out_dir, in_domain=in_domain,
         actors=data.actors, notes=data.notes, noise=noise_rows,
-        audit_root=(cfg.get("audit") or {}).get("train_root")), out_dir / "report.md")
+        audit_root=audit_cfg.get("train_root")), out_dir / "report.md")
 
     loggers = cfg.get("logger") or {}
     if "wandb" in loggers:
