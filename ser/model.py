@@ -26,6 +26,7 @@ from transformers import PreTrainedModel
 
 from ser.backbones import load_backbone, load_feature_extractor, uses_attention_mask
 from ser.labels import LABELS
+from ser.preprocessing import normalize_waveforms
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +45,6 @@ def stage_metrics(num_classes: int = len(LABELS)) -> MetricCollection:
             "f1": MulticlassF1Score(average="macro", **kw),
         }
     )
-
-
-def normalize_waveforms(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit variance per clip over its real samples, padding kept at zero.
-
-    The same as Wav2Vec2FeatureExtractor(do_normalize=True) applied before padding, so a model
-    trained here and the exported feature extractor see identical inputs.
-    """
-    mask_f = mask.to(values.dtype)
-    count = mask_f.sum(dim=1, keepdim=True).clamp_min(1.0)
-    mean = (values * mask_f).sum(dim=1, keepdim=True) / count
-    var = (((values - mean) * mask_f) ** 2).sum(dim=1, keepdim=True) / count
-    return (values - mean) / torch.sqrt(var + 1e-7) * mask_f
 
 
 class EmotionClassifier(L.LightningModule):

@@ -14,7 +14,8 @@ from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassifica
 from ser.backbones import load_backbone, tiny_config
 from ser.labels import LABELS
 from ser.metrics import classification_summary
-from ser.model import EmotionClassifier, normalize_waveforms, stage_metrics
+from ser.model import EmotionClassifier, stage_metrics
+from ser.preprocessing import normalize_waveforms
 
 
 @pytest.fixture(autouse=True)

@@ -56,7 +56,7 @@ from ser.inference.stream import (
 )
 from ser.inference.windows import WindowPlan, array_windows, file_windows
 from ser.labels import LABELS
-from ser.model import normalize_waveforms
+from ser.preprocessing import normalize_waveforms
 
 log = logging.getLogger(__name__)
 
