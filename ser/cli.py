@@ -56,6 +56,19 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                      cache_dir=args.cache_dir, workers=args.workers)
 
 
+def _cmd_summarize(args: argparse.Namespace) -> int:
+    from ser.sweeps import best_line, summarize_sweep
+
+    try:
+        frame = summarize_sweep(args.sweep_dir)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print((args.sweep_dir / "summary.md").read_text(), end="")
+    print(best_line(frame))
+    return 0
+
+
 def _positive(kind: type):
     def parse(text: str):
         value = kind(text)
@@ -164,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--workers", type=_positive(int), default=None,
                      help="decoding processes (default 2)")
     aud.set_defaults(func=_cmd_audit)
+
+    summ = sub.add_parser(
+        "summarize", help="one table of a training multirun's jobs, best first",
+        description="Reads each job folder's metrics.json and .hydra/overrides.yaml, writes "
+                    "summary.csv and summary.md into SWEEP_DIR, prints the table and the best job.")
+    summ.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR",
+                      help="a multirun folder, e.g. outputs/train/multiruns/<time>_<host-pid>")
+    summ.set_defaults(func=_cmd_summarize)
     return parser
 
 
