@@ -29,9 +29,7 @@ from ser.labels import ID2LABEL, LABEL2ID, LABELS
 log = logging.getLogger(__name__)
 
 TINY = "tiny"
-# Checkpoints known to have been trained on RAVDESS: a RAVDESS score of a model built on them is
-# in-domain, not cross-lingual (DESIGN.md §2). Evaluation reports read this list from config.
-TRAINED_ON_RAVDESS = ("ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition",)
+# Backbones trained on RAVDESS are listed in conf/evaluate.yaml (caveats.trained_on_ravdess).
 
 
 def tiny_config() -> Wav2Vec2Config:

@@ -34,7 +34,7 @@ class WandbValidationReport(L.Callback):
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loggers = _wandb_loggers(trainer)
-        outputs = getattr(pl_module, "outputs", {}).get("test") or []
+        outputs = getattr(pl_module, "test_outputs", [])
         if not loggers or not outputs or not trainer.is_global_zero:
             return
         import wandb

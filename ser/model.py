@@ -90,9 +90,11 @@ class EmotionClassifier(L.LightningModule):
         self.val_confusion = MulticlassConfusionMatrix(len(LABELS), ignore_index=IGNORE)
         self.test_confusion = MulticlassConfusionMatrix(len(LABELS), ignore_index=IGNORE)
         self.val_ua_best = MaxMetric()
-        # Filled at the end of each validation / test epoch for callbacks (W&B, summaries).
+        # Filled at the end of each validation / test epoch for callbacks and users.
         self.last_confusion: dict[str, torch.Tensor] = {}
-        self.outputs: dict[str, list[dict[str, torch.Tensor]]] = {"val": [], "test": []}
+        # Per-clip results of the last test pass (metrics.json, the W&B report); validation
+        # keeps none, it runs every epoch and only its aggregated metrics are used.
+        self.test_outputs: list[dict[str, torch.Tensor]] = []
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -184,10 +186,11 @@ class EmotionClassifier(L.LightningModule):
         confusion.update(logits, labels)
         n = int((labels != IGNORE).sum())
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=max(n, 1))
-        self.outputs[stage].append(
-            {"index": batch["index"].cpu(), "logits": logits.detach().float().cpu(),
-             "labels": labels.cpu()}
-        )
+        if stage == "test":
+            self.test_outputs.append(
+                {"index": batch["index"].cpu(), "logits": logits.detach().float().cpu(),
+                 "labels": labels.cpu()}
+            )
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -199,11 +202,8 @@ class EmotionClassifier(L.LightningModule):
         logits = self(batch["input_values"], batch["attention_mask"])
         return {"index": batch["index"], "probs": logits.float().softmax(-1)}
 
-    def on_validation_epoch_start(self) -> None:
-        self.outputs["val"] = []
-
     def on_test_epoch_start(self) -> None:
-        self.outputs["test"] = []
+        self.test_outputs = []
 
     def _end_eval_epoch(self, stage: str) -> None:
         metrics = self.val_metrics if stage == "val" else self.test_metrics

@@ -64,7 +64,7 @@ def write_run_records(output_dir: Path, cfg: DictConfig) -> None:
 
 def evaluation_summary(module: L.LightningModule) -> dict[str, Any]:
     """metrics.json figures for the last test pass, from the module's collected outputs."""
-    outputs = module.outputs.get("test") or []
+    outputs = module.test_outputs
     if not outputs:
         return {"n": 0}
     labels = torch.cat([o["labels"] for o in outputs])
