@@ -47,6 +47,16 @@ def stage_metrics(num_classes: int = len(LABELS)) -> MetricCollection:
     )
 
 
+def gather_from_ranks(items: list[Any]) -> list[Any]:
+    """Every rank's list, concatenated in rank order; the list itself outside DDP."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return items
+    gathered: list[list[Any] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, items)
+    return [item for part in gathered for item in (part or [])]
+
+
 class EmotionClassifier(L.LightningModule):
     """Fine-tunes ``backbone`` (hub id, local folder or ``tiny``) on the six emotions."""
 
@@ -164,7 +174,8 @@ class EmotionClassifier(L.LightningModule):
         loss, logits, labels = out
         self.train_metrics(logits, labels)
         n = int(labels.numel())
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n,
+                 sync_dist=True)
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=n)
         # Learning rates per parameter group; logged here (not by LearningRateMonitor) so that
         # logger=none needs no special case.
@@ -185,7 +196,8 @@ class EmotionClassifier(L.LightningModule):
         recall.update(logits, labels)
         confusion.update(logits, labels)
         n = int((labels != IGNORE).sum())
-        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=max(n, 1))
+        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=max(n, 1),
+                 sync_dist=True)
         if stage == "test":
             self.test_outputs.append(
                 {"index": batch["index"].cpu(), "logits": logits.detach().float().cpu(),
@@ -205,27 +217,39 @@ class EmotionClassifier(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.test_outputs = []
 
-    def _end_eval_epoch(self, stage: str) -> None:
+    def _end_eval_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         recall = self.val_recall if stage == "val" else self.test_recall
         confusion = self.val_confusion if stage == "val" else self.test_confusion
         values = metrics.compute()
-        self.log_dict(values, prog_bar=stage == "val")
+        # torchmetrics has already synced these across ranks (identical everywhere), so
+        # sync_dist only averages equal numbers; it keeps every rank's logged value the same.
+        self.log_dict(values, prog_bar=stage == "val", sync_dist=True)
         per_class = recall.compute()
-        self.log_dict({f"{stage}/recall_{label}": per_class[i] for i, label in enumerate(LABELS)})
+        self.log_dict({f"{stage}/recall_{label}": per_class[i] for i, label in enumerate(LABELS)},
+                      sync_dist=True)
         self.last_confusion[stage] = confusion.compute().cpu()
         metrics.reset()
         recall.reset()
         confusion.reset()
         if stage == "val":
             self.val_ua_best(values["val/ua"])
-            self.log("val/ua_best", self.val_ua_best.compute(), prog_bar=True)
+            self.log("val/ua_best", self.val_ua_best.compute(), prog_bar=True, sync_dist=True)
+        return values
 
     def on_validation_epoch_end(self) -> None:
         self._end_eval_epoch("val")
 
     def on_test_epoch_end(self) -> None:
-        self._end_eval_epoch("test")
+        values = self._end_eval_epoch("test")
+        # Under DDP each rank saw its own share of the clips: every rank gets them all, so the
+        # per-clip results written by global rank zero cover the whole test set.
+        scored = sum(len(o["labels"]) for o in self.test_outputs)
+        self.test_outputs = gather_from_ranks(self.test_outputs)
+        if self.trainer.world_size > 1:
+            log.info("test: rank %d of %d scored %d of %d clips; synced test/ua=%.6f",
+                     self.global_rank, self.trainer.world_size, scored,
+                     sum(len(o["labels"]) for o in self.test_outputs), float(values["test/ua"]))
 
     def on_train_start(self) -> None:
         # Sanity-check validation must not count towards the best value.
@@ -246,6 +270,9 @@ class EmotionClassifier(L.LightningModule):
         optimizer.add_param_group({"params": head, "lr": head_lr, "name": "head"})
         if not body:
             optimizer.param_groups.pop(0)  # head only (freeze_backbone)
+        log.info("%s: %s", type(optimizer).__name__, ", ".join(
+            f"{g['name']} lr={g['lr']:g} ({sum(p.numel() for p in g['params']):,} parameters)"
+            for g in optimizer.param_groups))
         if self.scheduler_factory is None:
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)
@@ -269,4 +296,5 @@ class EmotionClassifier(L.LightningModule):
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory, safe_serialization=True)
         self.feature_extractor.save_pretrained(directory)
+        log.info("exported the model to %s", directory)
         return directory

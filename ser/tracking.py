@@ -59,11 +59,12 @@ def wandb_logger(**kwargs: Any):
     return WandbLogger(**kwargs)
 
 
-def finish_wandb() -> None:
-    """Close the current W&B run, so the next job of a sweep starts its own."""
+def finish_wandb(exit_code: int = 0) -> None:
+    """Close the current W&B run (failed when ``exit_code`` is not 0), so the next job of a
+    sweep starts its own."""
     try:
         import wandb
     except ImportError:
         return
     if wandb.run is not None:
-        wandb.finish()
+        wandb.finish(exit_code=exit_code)

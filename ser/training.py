@@ -21,7 +21,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ser.distributed import distributed_job
 from ser.metrics import classification_summary
+from ser.tracking import finish_wandb
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,22 @@ def resume_in_place(cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
-    """Run one training job; returns (optimised metric, metrics dict)."""
+    """Run one training job; returns (optimised metric, metrics dict).
+
+    Whatever happens, the job's W&B run is finished (marked failed on an error) and its
+    distributed state cleared, so the next job of a multirun starts clean.
+    """
+    with distributed_job():
+        try:
+            result = _run_job(cfg)
+        except BaseException:
+            finish_wandb(exit_code=1)
+            raise
+        finish_wandb()
+        return result
+
+
+def _run_job(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     if cfg.get("ckpt_path"):
@@ -148,9 +165,6 @@ def train(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
         metrics["model"] = str(model_dir)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print_summary(metrics)
-    from ser.tracking import finish_wandb
-
-    finish_wandb()
     optimized = cfg.get("optimized_metric")
     value = fit_metrics.get(optimized) if optimized else None
     return value, metrics

@@ -168,3 +168,14 @@ def test_sorted_batch_sampler_shards_without_repeats() -> None:
     shards = [list(SortedBatchSampler(durations, 8, num_replicas=2, rank=r)) for r in range(2)]
     covered = np.concatenate([np.concatenate(s) for s in shards])
     assert sorted(covered.tolist()) == list(range(50))
+
+
+def test_sorted_sampler_shards_every_clip_once_and_each_shard_stays_sorted() -> None:
+    """Under DDP each rank evaluates its own share; no clip repeated (metrics stay exact)."""
+    durations = _durations(51)
+    shards = [list(SortedSampler(durations, num_replicas=2, rank=r)) for r in range(2)]
+    assert sorted(shards[0] + shards[1]) == list(range(51))
+    assert [len(s) for s in shards] == [26, 25]
+    assert all(np.all(np.diff(durations[s]) <= 0) for s in shards)
+    with pytest.raises(ValueError, match="rank"):
+        SortedSampler(durations, num_replicas=2, rank=2)

@@ -234,12 +234,20 @@ class LengthGroupedBatchSampler(Sampler[list]):
 
 class SortedSampler(Sampler[int]):
     """Indices longest first (ties in index order): with a plain ``batch_size`` this makes
-    length-sorted evaluation batches, and Lightning can still shard or wrap it."""
+    length-sorted evaluation batches, and Lightning can still wrap it for prediction.
 
-    def __init__(self, durations: Sequence[float] | np.ndarray, *, descending: bool = True) -> None:
+    With ``num_replicas``/``rank`` (DDP) each replica takes every ``num_replicas``-th index of
+    the sorted order: its batches stay length-sorted, every clip is evaluated exactly once
+    (no padding with repeats, unlike DistributedSampler, so metrics stay exact), and counts
+    differ by at most one.
+    """
+
+    def __init__(self, durations: Sequence[float] | np.ndarray, *, descending: bool = True,
+                 num_replicas: int | None = None, rank: int | None = None) -> None:
+        replicas, rank = _check_replicas(num_replicas, rank)
         lengths = effective_lengths(durations)
         key = -lengths if descending else lengths
-        self.order = np.argsort(key, kind="stable")
+        self.order = np.argsort(key, kind="stable")[rank::replicas]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.order.tolist())

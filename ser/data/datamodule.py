@@ -5,11 +5,10 @@ Every loader yields the batches of :func:`ser.data.batching.collate_clips`; ``ba
 is the row of the loader's frame (:meth:`IndonesianDataModule.frame_for`), which is how
 evaluation code joins predictions back to paths and metadata.
 
-Multi-GPU: the training sampler shards itself, so a DDP Trainer needs
-``use_distributed_sampler=False`` (``conf/trainer/ddp.yaml``); the module passes the trainer's
-world size and rank. Evaluation loaders use a plain index sampler, which Lightning shards only
-when ``use_distributed_sampler`` is on; with it off each rank evaluates the whole split, which
-costs time but keeps the metrics right.
+Multi-GPU: every sampler shards itself by the trainer's world size and rank, so a DDP Trainer
+needs ``use_distributed_sampler=False`` (``conf/trainer/ddp.yaml``). Training ranks take equal
+numbers of batches; evaluation ranks each take a disjoint share of the clips, every clip once,
+and the model gathers their outputs (metrics are exact, not padded with repeated clips).
 """
 
 from __future__ import annotations
@@ -243,11 +242,7 @@ class IndonesianDataModule(L.LightningDataModule):
             self._test_dataset = AudioClipDataset(self._test_frame)
 
     def _is_rank_zero(self) -> bool:
-        trainer = self._trainer_or_none()
-        return trainer is None or trainer.global_rank == 0
-
-    def _trainer_or_none(self) -> Any:
-        return getattr(self, "trainer", None)
+        return replica_of(self)[1] == 0
 
     # -- frames and counts --------------------------------------------------------------------
 
@@ -295,9 +290,7 @@ class IndonesianDataModule(L.LightningDataModule):
         epoch and clip only. Under DDP each rank takes its share of the batches."""
         self._require_setup()
         dataset = self.train_dataset
-        trainer = self._trainer_or_none()
-        replicas = getattr(trainer, "world_size", 1) if trainer is not None else 1
-        rank = getattr(trainer, "global_rank", 0) if trainer is not None else 0
+        replicas, rank = replica_of(self)
         sampler = LengthGroupedBatchSampler(
             dataset.cropped_durations() if self.group_by_length else np.zeros(len(dataset)),
             self.batch_size, shuffle=True, seed=self.seed, group=self.group_by_length,
@@ -308,8 +301,9 @@ class IndonesianDataModule(L.LightningDataModule):
     def _eval_loader(self, dataset: AudioClipDataset) -> DataLoader:
         # A sampler plus batch_size (not a batch sampler) so Lightning can shard it under DDP
         # and wrap it for prediction; the batches are the same length-sorted chunks.
-        return DataLoader(dataset, sampler=SortedSampler(dataset.durations),
-                          batch_size=self.eval_batch_size, **self._loader_kwargs())
+        replicas, rank = replica_of(self)
+        sampler = SortedSampler(dataset.durations, num_replicas=replicas, rank=rank)
+        return DataLoader(dataset, sampler=sampler, batch_size=self.eval_batch_size, **self._loader_kwargs())
 
     def val_dataloader(self) -> DataLoader:
         self._require_setup()
@@ -322,6 +316,14 @@ class IndonesianDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         self._load_test()
         return self._eval_loader(self._test_dataset)
+
+
+def replica_of(datamodule: L.LightningDataModule) -> tuple[int, int]:
+    """(world size, global rank) of the trainer the module is attached to; (1, 0) without one."""
+    trainer = getattr(datamodule, "trainer", None)
+    if trainer is None:
+        return 1, 0
+    return int(trainer.world_size), int(trainer.global_rank)
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,7 +378,9 @@ class RavdessDataModule(L.LightningDataModule):
     def _loader(self) -> DataLoader:
         self.setup()
         assert self.dataset is not None
-        return DataLoader(self.dataset, sampler=SortedSampler(self.dataset.durations),
+        replicas, rank = replica_of(self)
+        sampler = SortedSampler(self.dataset.durations, num_replicas=replicas, rank=rank)
+        return DataLoader(self.dataset, sampler=sampler,
                           batch_size=self.batch_size, collate_fn=collate_clips,
                           num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory)

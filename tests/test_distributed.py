@@ -1,0 +1,169 @@
+"""Distributed training and multirun jobs: DDP on the CPU (gloo), sweep groups, clean job ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+from ser.config import CONFIG_DIR, register_resolvers
+
+REPO = Path(__file__).parents[1]
+
+
+def _hydra_job(overrides: list[str], mode: RunMode, tmp_path: Path) -> DictConfig:
+    """A job's config with the Hydra state ``hydra.main`` would set for it."""
+    register_resolvers()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.mode = mode
+        cfg.hydra.sweep.dir = str(tmp_path / "multiruns" / "2026-01-02_03-04-05-000006_host-7")
+        cfg.hydra.runtime.output_dir = str(tmp_path / "multiruns" / "2026-01-02_03-04-05-000006_host-7" / "1")
+        cfg.hydra.runtime.cwd = str(REPO)
+        cfg.hydra.job.num = 1
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+def test_ddp_children_rerun_the_current_job_not_the_whole_sweep(tmp_path: Path, monkeypatch) -> None:
+    """Lightning restarts ranks 1..N-1 from the command line; in a sweep that would be the sweep."""
+    from lightning.fabric.strategies.launchers.subprocess_script import _hydra_subprocess_cmd
+
+    from ser.distributed import current_job_command_line
+
+    cfg = _hydra_job(["experiment=demo", "model.optimizer.lr=0.002"], RunMode.MULTIRUN, tmp_path)
+    sweep_argv = ["train.py", "-m", "experiment=demo", "model.optimizer.lr=0.001,0.002"]
+    monkeypatch.setattr(sys, "argv", sweep_argv)
+
+    with current_job_command_line():
+        command, _ = _hydra_subprocess_cmd(local_rank=1)  # Lightning's own command builder
+
+    # (the head is the interpreter and script, or `-m module` under `python -m pytest`)
+    assert command[-5:-3] == ["experiment=demo", "model.optimizer.lr=0.002"]
+    assert "model.optimizer.lr=0.001,0.002" not in command and command.count("-m") <= 1
+    assert f'hydra.run.dir="{cfg.hydra.runtime.output_dir}"' in command
+    assert sys.argv == sweep_argv  # put back for Hydra and everything after
+    assert HydraConfig.get().run.dir == cfg.hydra.run.dir
+
+
+def test_multirun_jobs_share_the_sweep_wandb_group_and_single_runs_have_none(tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    cfg = _hydra_job(["experiment=demo", "logger=wandb"], RunMode.MULTIRUN, tmp_path)
+    logger = instantiate(cfg.logger.wandb)
+    assert logger.experiment.group == "demo-2026-01-02_03-04-05-000006_host-7"
+
+    cfg = _hydra_job(["experiment=demo", "logger=wandb"], RunMode.RUN, tmp_path)
+    assert cfg.logger.wandb.group is None
+
+
+def test_a_failed_job_still_finishes_its_wandb_run_and_clears_ddp_state(monkeypatch) -> None:
+    """The next job of the sweep must start its own W&B run and its own processes."""
+    import wandb
+
+    import ser.training
+
+    def crashing_job(cfg):
+        wandb.init(mode="disabled", group="sweep")
+        os.environ["LOCAL_RANK"] = "0"  # what Lightning's launcher leaves behind
+        raise RuntimeError("out of memory")
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(ser.training, "_run_job", crashing_job)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        ser.training.train(DictConfig({}))
+    assert wandb.run is None
+    assert "LOCAL_RANK" not in os.environ
+
+
+def _rank_lines(log_text: str) -> list[tuple[float, ...]]:
+    return [tuple(map(float, m)) for m in re.findall(
+        r"test: rank (\d) of 2 scored (\d+) of (\d+) clips; synced test/ua=([\d.]+)", log_text)]
+
+
+@pytest.mark.slow
+def test_ddp_on_cpu_inside_a_multirun(tiny_corpora: dict[str, Path], tmp_path: Path) -> None:
+    """Two jobs, each a 2-process gloo fast_dev_run: every clip tested once across the ranks,
+    metrics synced (both ranks log the value metrics.json reports), one export per job, one
+    sweep folder, and each job's child process ran that job's own learning rate."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    command = [
+        sys.executable, "train.py", "-m", "experiment=demo", "trainer=ddp_cpu",
+        "debug=fast_dev_run", "model.optimizer.lr=1e-3,2e-3", "logger=wandb",
+        f"data.root={tiny_corpora['indonesian']}", "synthetic_data=null",
+        f"extra_test.ravdess.root={tiny_corpora['ravdess']}", f"paths.log_dir={tmp_path}",
+    ]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    sweeps = list((tmp_path / "debug" / "multiruns").iterdir())
+    assert len(sweeps) == 1, sweeps  # the children did not start sweeps of their own
+    sweep = sweeps[0]
+    for num, lr in ((0, "0.001"), (1, "0.002")):
+        job = sweep / str(num)
+        parent_log = (job / "train.log").read_text()
+        child_log = (job / "train_ddp_process_1.log").read_text()
+        assert f"backbone lr={lr}" in parent_log and f"backbone lr={lr}" in child_log
+
+        metrics = json.loads((job / "metrics.json").read_text())
+        for block, lines in (("validation", 0), ("ravdess", 1)):
+            ranks = {int(line[0]): line for line in
+                     [_rank_lines(parent_log)[lines], _rank_lines(child_log)[lines]]}
+            assert set(ranks) == {0, 1}
+            scored = [int(ranks[r][1]) for r in (0, 1)]
+            total = int(ranks[0][2])
+            assert all(scored) and sum(scored) == total  # disjoint shares, every clip once
+            assert ranks[0][3] == ranks[1][3] == pytest.approx(metrics[block]["ua"], abs=1e-6)
+            unmapped = metrics[block].get("unmapped_n", 0)
+            assert metrics[block]["n"] + unmapped == total  # rank zero wrote all clips
+
+        assert "exported the model" in parent_log and "exported the model" not in child_log
+        assert (job / "model" / "config.json").is_file()
+        config = yaml.safe_load((job / "config.yaml").read_text())
+        assert config["logger"]["wandb"]["group"] == f"debug-{sweep.name}"
+    assert (sweep / "summary.csv").is_file()
+
+
+def test_slurm_launcher_config_asks_one_task_per_gpu_on_each_node() -> None:
+    """hydra/launcher=slurm (hydra-submitit-launcher) sizes the SLURM job from the trainer."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    register_resolvers()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4",
+                                          "trainer.num_nodes=2", "hydra.launcher.partition=gpu"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
+    assert launcher.partition == "gpu"
+
+
+def test_under_slurm_lightning_takes_ranks_from_the_environment(tmp_path: Path, monkeypatch) -> None:
+    """What a SLURM task started by submitit sees: the ranks come from SLURM, no child processes."""
+    from hydra.utils import instantiate
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    slurm = {"SLURM_NTASKS": "4", "SLURM_NTASKS_PER_NODE": "2", "SLURM_NNODES": "2",
+             "SLURM_PROCID": "3", "SLURM_LOCALID": "1", "SLURM_NODEID": "1",
+             "SLURM_JOB_NAME": "train", "SLURM_JOB_ID": "123", "SLURM_NODELIST": "gpu[01-02]"}
+    for name, value in slurm.items():
+        monkeypatch.setenv(name, value)
+    cfg = _hydra_job(["experiment=demo", "trainer=ddp_cpu", "trainer.num_nodes=2"], RunMode.RUN,
+                     tmp_path)
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+
+    environment = trainer.strategy.cluster_environment
+    assert isinstance(environment, SLURMEnvironment) and environment.creates_processes_externally
+    assert (trainer.world_size, trainer.global_rank, trainer.local_rank, trainer.node_rank) == (4, 3, 1, 1)
+    assert type(trainer.strategy).__name__ == "HydraJobDDPStrategy"
