@@ -194,12 +194,43 @@ def _read_header(path: str) -> AudioInfo | AudioError:
         return AudioError(path, f"header cannot be read ({type(exc).__name__}: {exc})", "not_audio")
 
 
+def _read_headers(paths: Sequence[str], workers: int | None) -> list[AudioInfo | AudioError]:
+    """Every header, in order, on threads (libsndfile releases the GIL)."""
+    workers = workers or min(16, 4 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_read_header, paths, chunksize=64))
+
+
+AUDIO_COLUMNS: tuple[str, ...] = ("path", "sample_rate", "channels", "frames", "duration", "error")
+
+
+def audio_table(paths: Iterable[str], workers: int | None = None) -> pd.DataFrame:
+    """One row per file, in the order given, from its header (no decoding).
+
+    Columns :data:`AUDIO_COLUMNS`: ``sample_rate``, ``channels`` and ``frames`` are nullable
+    integers, ``duration`` seconds (float); a file whose header cannot be read has them empty and
+    the reason in ``error`` (None otherwise). For per-file views (duration histograms, rates per
+    class) that :func:`summarise_audio` only gives as totals; join it to a corpus index
+    (``load_kaggle(root)`` or ``load_ravdess(root, "all").frame``) on ``path``.
+    """
+    paths = [str(p) for p in paths]
+    infos = _read_headers(paths, workers)
+    good = [None if isinstance(i, AudioError) else i for i in infos]
+    return pd.DataFrame({
+        "path": pd.Series(paths, dtype=object),
+        "sample_rate": pd.array([i.sample_rate if i else None for i in good], dtype="Int64"),
+        "channels": pd.array([i.channels if i else None for i in good], dtype="Int64"),
+        "frames": pd.array([i.frames if i else None for i in good], dtype="Int64"),
+        "duration": pd.Series([i.duration if i else np.nan for i in good], dtype=float),
+        "error": pd.Series([f"{i.reason} ({i.kind})" if isinstance(i, AudioError) else None
+                            for i in infos], dtype=object),
+    }, columns=list(AUDIO_COLUMNS))
+
+
 def summarise_audio(paths: Sequence[str], workers: int | None = None,
                     ) -> tuple[AudioSummary, list[Problem]]:
     """Header of every file (threads: libsndfile releases the GIL); bad files become problems."""
-    workers = workers or min(16, 4 * (os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(_read_header, paths, chunksize=64))
+    results = _read_headers(paths, workers)
     summary = AudioSummary(files=len(paths))
     rates: Counter[int] = Counter()
     channels: Counter[int] = Counter()

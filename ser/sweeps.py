@@ -148,6 +148,57 @@ def best_line(frame: pd.DataFrame) -> str:
     return f"best: job {top['job']} ({top['overrides']}) val/ua_best={top['val_ua_best']:.4g}"
 
 
+def _split_override(override: str) -> tuple[str, str] | None:
+    """``model.optimizer.lr=1e-3`` -> (``model.optimizer.lr``, ``1e-3``); ``+x=1`` -> (``x``,
+    ``1``); a deletion (``~x``) or anything without ``=`` -> None."""
+    if override.startswith("~") or "=" not in override:
+        return None
+    key, value = override.split("=", 1)
+    return key.lstrip("+"), value
+
+
+def _value(text: str) -> Any:
+    """A number where the override is one (``1e-3``, ``16``), else the text as written."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    integer = "." not in text and "e" not in text.lower()
+    if math.isfinite(number) and number.is_integer() and integer:
+        return int(number)
+    return number
+
+
+def sweep_parameters(frame: pd.DataFrame) -> pd.DataFrame:
+    """The swept parameters of a :func:`summarize_sweep` table: one column per override key whose
+    value differs between jobs (or that only some jobs set), one row per job, same index.
+
+    Overrides are read from each job's ``.hydra/overrides.yaml`` (``folder`` column), so values
+    with spaces stay whole; a job whose folder is gone falls back to the ``all_overrides`` text.
+    A column whose values are all numbers is numeric (``1e-3`` -> 0.001); a job that did not set
+    a key has NaN/None there. No columns when every job ran the same overrides.
+    """
+    per_job: list[dict[str, str]] = []
+    for _, row in frame.iterrows():
+        folder = row.get("folder")
+        overrides = _read_overrides(Path(str(folder))) if isinstance(folder, str) else []
+        if not overrides and isinstance(row.get("all_overrides"), str):
+            overrides = row["all_overrides"].split()
+        pairs = (_split_override(o) for o in overrides)
+        per_job.append(dict(p for p in pairs if p is not None))
+    keys: list[str] = []
+    for job in per_job:
+        keys += [k for k in job if k not in keys]
+    swept = [k for k in keys if len({job.get(k) for job in per_job}) > 1]
+    columns = {}
+    for key in swept:
+        values = [_value(job[key]) if key in job else None for job in per_job]
+        numeric = all(isinstance(v, (int, float)) for v in values if v is not None)
+        columns[key] = pd.Series([math.nan if v is None else v for v in values], dtype=float) \
+            if numeric else pd.Series(values, dtype=object)
+    return pd.DataFrame(columns, index=range(len(per_job))).set_index(frame.index)
+
+
 class SweepSummaryCallback(Callback):
     """Hydra callback: the summary is written even when some jobs failed, as soon as the sweep ends."""
 

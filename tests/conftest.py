@@ -39,3 +39,45 @@ def tiny_corpora(tmp_path_factory) -> dict[str, Path]:
     from ser.data.synthetic import write_synthetic_corpora
 
     return write_synthetic_corpora(tmp_path_factory.mktemp("synth-tiny"), seed=0, size="tiny")
+
+
+@pytest.fixture(scope="session")
+def demo_outputs(tiny_corpora, tmp_path_factory) -> dict:
+    """What the demo writes, made once per session on the tiny corpora (about 25 s): a 2-job
+    1-epoch multirun over two learning rates (``python train.py -m experiment=demo ...``), then
+    ``python evaluate.py dataset=ravdess`` on job 0's exported model against the tiny RAVDESS.
+
+    Keys: ``log_dir`` (``paths.log_dir`` of both), ``multirun`` (its CompletedProcess, output
+    captured), ``sweep_dir``, ``evaluate`` (CompletedProcess), ``eval_dir`` (the evaluation
+    folder). Offline: HF_HUB_OFFLINE=1, WANDB_MODE=disabled, one torch thread. Tests that use it
+    train, so mark them ``slow``; treat the folders as read-only (copy before writing).
+    """
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    log_dir = tmp_path_factory.mktemp("demo-outputs")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    multirun = subprocess.run(
+        [sys.executable, "train.py", "-m", "experiment=demo",
+         "model.optimizer.lr=1e-3,2e-3", "trainer.max_epochs=1",
+         f"data.root={tiny_corpora['indonesian']}", "synthetic_data=null",
+         f"extra_test.ravdess.root={tiny_corpora['ravdess']}", "logger=none",
+         f"paths.log_dir={log_dir}", "data.num_workers=0"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    if multirun.returncode != 0:
+        pytest.fail(f"demo multirun failed ({multirun.returncode}):\n{multirun.stderr[-3000:]}")
+    sweeps = sorted((log_dir / "demo" / "multiruns").iterdir())
+    if len(sweeps) != 1:
+        pytest.fail(f"expected one sweep folder under {log_dir / 'demo' / 'multiruns'}: {sweeps}")
+    model = sweeps[0] / "0" / "model"
+    evaluated = subprocess.run(
+        [sys.executable, "evaluate.py", "dataset=ravdess", f"model_path={model}",
+         f"dataset.root={tiny_corpora['ravdess']}", "dataset.actors=all",
+         f"paths.log_dir={log_dir}", "progress=false", "print_rows=0"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    last = (evaluated.stdout.strip().splitlines() or [""])[-1]
+    if evaluated.returncode != 0 or not last.startswith("report: "):
+        pytest.fail(f"evaluate.py failed ({evaluated.returncode}):\n{evaluated.stderr[-3000:]}")
+    return {"log_dir": log_dir, "multirun": multirun, "sweep_dir": sweeps[0],
+            "evaluate": evaluated, "eval_dir": Path(last[len("report: "):]).parent}

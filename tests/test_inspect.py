@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from ser.cli import main as cli_main
-from ser.inspect import inspect_corpus
+from ser.inspect import AUDIO_COLUMNS, audio_table, inspect_corpus
 
 # (id, label, sample rate, seconds, channels)
 TRAIN = [
@@ -211,3 +211,26 @@ def test_long_problem_lists_are_capped_per_kind_in_text_but_kept_in_full(tmp_pat
     assert sum(p.kind == "missing_file" for p in report.problems) == problems
     assert f"... and {problems - 50} more missing_file problems not shown" in report.to_text()
     assert report.to_text(max_per_kind=None).count("missing_file:") == problems
+
+
+def test_audio_table_has_one_row_per_file_in_order_with_header_facts_or_the_error(tmp_path):
+    stereo, mono = tmp_path / "b_stereo.wav", tmp_path / "a_mono.wav"
+    write_wav(stereo, sr=44100, seconds=1.5, channels=2)
+    write_wav(mono, sr=16000, seconds=0.5)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio at all")
+    paths = [str(stereo), str(tmp_path / "missing.wav"), str(mono), str(broken)]
+
+    table = audio_table(paths)
+
+    assert list(table.columns) == list(AUDIO_COLUMNS)
+    assert table["path"].tolist() == paths
+    assert table["sample_rate"].tolist()[::2] == [44100, 16000]
+    assert table["channels"].tolist()[::2] == [2, 1]
+    assert table["frames"].tolist()[::2] == [66150, 8000]
+    assert table["duration"].tolist()[::2] == pytest.approx([1.5, 0.5])
+    assert table.loc[[0, 2], "error"].isna().all()
+    assert "missing" in table.loc[1, "error"] and "not_audio" in table.loc[3, "error"]
+    assert table.loc[[1, 3], ["sample_rate", "channels", "frames", "duration"]].isna().all().all()
+    assert str(table["sample_rate"].dtype) == "Int64"
+    assert audio_table([]).empty

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,9 +11,7 @@ import pytest
 import yaml
 
 from ser.cli import main as cli_main
-from ser.sweeps import FAILED, summarize_sweep
-
-REPO = Path(__file__).parents[1]
+from ser.sweeps import FAILED, summarize_sweep, sweep_parameters
 
 
 def _job(sweep: Path, num: int, overrides: list[str], metrics: dict | None) -> Path:
@@ -96,17 +91,70 @@ def test_callback_writes_summary_at_multirun_end(sweep: Path) -> None:
     assert pd.read_csv(sweep / "summary.csv")["job"].tolist() == [1, 0, 2]
 
 
+def test_sweep_parameters_are_the_overrides_that_differ(sweep: Path) -> None:
+    frame = summarize_sweep(sweep)
+    params = sweep_parameters(frame)
+
+    assert list(params.columns) == ["model.optimizer.lr"]  # experiment, data.root are shared
+    assert params.index.equals(frame.index)
+    assert params["model.optimizer.lr"].tolist() == [0.003, 0.001, 0.01]  # best first, as frame
+    assert params["model.optimizer.lr"].dtype == float
+
+
+def test_sweep_parameters_of_a_grid_with_text_values_and_keys_set_by_some_jobs(tmp_path):
+    sweep = tmp_path / "grid"
+    _job(sweep, 0, ["model=tiny", "data.batch_size=8", "data.actors=[1, 2]"], _metrics(0.3, 0.2))
+    _job(sweep, 1, ["model=base", "data.batch_size=16", "data.actors=[1, 2]"], _metrics(0.4, 0.2))
+    _job(sweep, 2, ["model=base", "data.batch_size=8", "data.actors=[1, 2]", "+seed=7"],
+         _metrics(0.5, 0.2))
+    frame = summarize_sweep(sweep)
+    params = sweep_parameters(frame).set_index(frame["job"])
+
+    assert list(params.columns) == ["model", "data.batch_size", "seed"]
+    assert params["model"].to_dict() == {0: "tiny", 1: "base", 2: "base"}
+    assert params["data.batch_size"].to_dict() == {0: 8, 1: 16, 2: 8}
+    assert params.loc[2, "seed"] == 7 and math.isnan(params.loc[0, "seed"])
+
+
+def test_sweep_parameters_fall_back_to_the_summary_text_when_job_folders_are_gone(sweep: Path):
+    frame = summarize_sweep(sweep)
+    frame["folder"] = frame["folder"].str.replace(str(sweep), str(sweep.parent / "moved"))
+    assert sweep_parameters(frame)["model.optimizer.lr"].tolist() == [0.003, 0.001, 0.01]
+
+
+def test_sweep_figure_has_a_panel_per_parameter_and_rings_the_best_job(sweep: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from ser.plots import sweep_figure
+
+    frame = summarize_sweep(sweep)
+    fig = sweep_figure(frame, sweep_parameters(frame))
+    try:
+        axes = [ax for ax in fig.axes if ax.get_visible()]
+        assert len(axes) == 1
+        assert axes[0].get_xlabel() == "model.optimizer.lr"
+        assert axes[0].get_xscale() == "log"  # 0.001 .. 0.01
+        assert [t.get_text() for t in axes[0].get_legend().get_texts()] == \
+            ["val_ua_best", "ravdess_ua"]
+        ringed = [line for line in axes[0].lines if line.get_markerfacecolor() == "none"]
+        assert [line.get_xdata()[0] for line in ringed] == [0.003, 0.003]  # job 1, both metrics
+        assert fig._suptitle.get_text() == "best: job 1 (ringed)"
+    finally:
+        plt.close(fig)
+
+    no_params = sweep_figure(frame, sweep_parameters(frame).iloc[:, :0], metrics=["val_ua_best"])
+    assert no_params.axes[0].get_xlabel() == "job"
+    plt.close(no_params)
+    with pytest.raises(ValueError, match="none of the metrics"):
+        sweep_figure(frame, sweep_parameters(frame), metrics=["nope"])
+
+
 @pytest.mark.slow
-def test_real_multirun_writes_a_summary(tiny_corpora: dict[str, Path], tmp_path: Path) -> None:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", OMP_NUM_THREADS="1")
-    command = [
-        sys.executable, "train.py", "-m", "experiment=demo",
-        "model.optimizer.lr=1e-3,2e-3", "trainer.max_epochs=1",
-        f"data.root={tiny_corpora['indonesian']}", "synthetic_data=null",
-        f"extra_test.ravdess.root={tiny_corpora['ravdess']}", "logger=none",
-        f"paths.log_dir={tmp_path}", "data.num_workers=0",
-    ]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+def test_real_multirun_writes_a_summary(demo_outputs: dict) -> None:
+    """The session's demo multirun (tests/conftest.py: two learning rates, one epoch, the tiny
+    corpora), shared with the notebook tests so the demo trains once."""
+    done = demo_outputs["multirun"]
+    tmp_path = demo_outputs["log_dir"]
     assert done.returncode == 0, done.stderr[-3000:]
 
     sweeps = list((tmp_path / "demo" / "multiruns").iterdir())
