@@ -60,9 +60,14 @@ def test_ddp_children_rerun_the_current_job_not_the_whole_sweep(tmp_path: Path, 
 def test_multirun_jobs_share_the_sweep_wandb_group_and_single_runs_have_none(tmp_path: Path) -> None:
     from hydra.utils import instantiate
 
+    from ser.tracking import finish_wandb
+
     cfg = _hydra_job(["experiment=demo", "logger=wandb"], RunMode.MULTIRUN, tmp_path)
     logger = instantiate(cfg.logger.wandb)
-    assert logger.experiment.group == "demo-2026-01-02_03-04-05-000006_host-7"
+    try:
+        assert logger.experiment.group == "demo-2026-01-02_03-04-05-000006_host-7"
+    finally:
+        finish_wandb()  # a run left open would be reused by the next WandbLogger in this process
 
     cfg = _hydra_job(["experiment=demo", "logger=wandb"], RunMode.RUN, tmp_path)
     assert cfg.logger.wandb.group is None
@@ -157,8 +162,12 @@ def test_under_slurm_lightning_takes_ranks_from_the_environment(tmp_path: Path, 
     slurm = {"SLURM_NTASKS": "4", "SLURM_NTASKS_PER_NODE": "2", "SLURM_NNODES": "2",
              "SLURM_PROCID": "3", "SLURM_LOCALID": "1", "SLURM_NODEID": "1",
              "SLURM_JOB_NAME": "train", "SLURM_JOB_ID": "123", "SLURM_NODELIST": "gpu[01-02]"}
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
     for name, value in slurm.items():
         monkeypatch.setenv(name, value)
+    # The DDP strategy sets the process-wide rank for rank-zero-only code; put it back after.
+    monkeypatch.setattr(rank_zero_only, "rank", rank_zero_only.rank)
     cfg = _hydra_job(["experiment=demo", "trainer=ddp_cpu", "trainer.num_nodes=2"], RunMode.RUN,
                      tmp_path)
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
