@@ -87,6 +87,17 @@ def prepare_synthetic_data(directory: str | None) -> None:
         write_synthetic_corpora(directory, seed=0, size="demo")
 
 
+def check_distributed_sampling(trainer: L.Trainer, trainer_cfg: DictConfig) -> None:
+    """Several processes need ``use_distributed_sampler=False``: our samplers shard themselves,
+    and Lightning's sampler on top would shard again, so each rank would evaluate a fraction of
+    its share and the metrics would silently cover only part of the data."""
+    if trainer.world_size > 1 and trainer_cfg.get("use_distributed_sampler", True):
+        raise ValueError(
+            f"{trainer.world_size} processes with trainer.use_distributed_sampler=true: the data "
+            "modules shard their batches by rank themselves. Use trainer=ddp (or ddp_cpu), or set "
+            "trainer.use_distributed_sampler=false.")
+
+
 def resume_in_place(cfg: DictConfig) -> None:
     """Point a resumed job at the run it continues: same folder, checkpoints and split.
 
@@ -137,6 +148,7 @@ def _run_job(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    check_distributed_sampling(trainer, cfg.trainer)
 
     if trainer.is_global_zero:
         write_run_records(output_dir, cfg)

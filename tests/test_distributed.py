@@ -176,3 +176,17 @@ def test_under_slurm_lightning_takes_ranks_from_the_environment(tmp_path: Path, 
     assert isinstance(environment, SLURMEnvironment) and environment.creates_processes_externally
     assert (trainer.world_size, trainer.global_rank, trainer.local_rank, trainer.node_rank) == (4, 3, 1, 1)
     assert type(trainer.strategy).__name__ == "HydraJobDDPStrategy"
+
+
+def test_several_processes_without_trainer_ddp_are_refused_before_training(tiny_corpora, tmp_path):
+    """Lightning's sampler over ours would shard twice: metrics on a fraction of the clips."""
+    from helpers import compose_config
+
+    from ser.training import train
+
+    cfg = compose_config("train", tmp_path, [
+        "experiment=demo", "trainer.devices=2", "+trainer.strategy=ddp", "logger=none",
+        f"data.root={tiny_corpora['indonesian']}", "synthetic_data=null"])
+    with pytest.raises(ValueError, match="use_distributed_sampler=true.*trainer=ddp"):
+        train(cfg)
+    assert not (tmp_path / "run" / "metrics.json").exists()
