@@ -299,11 +299,8 @@ class IndonesianDataModule(L.LightningDataModule):
         return DataLoader(dataset, batch_sampler=sampler, **self._loader_kwargs())
 
     def _eval_loader(self, dataset: AudioClipDataset) -> DataLoader:
-        # A sampler plus batch_size (not a batch sampler) so Lightning can shard it under DDP
-        # and wrap it for prediction; the batches are the same length-sorted chunks.
-        replicas, rank = replica_of(self)
-        sampler = SortedSampler(dataset.durations, num_replicas=replicas, rank=rank)
-        return DataLoader(dataset, sampler=sampler, batch_size=self.eval_batch_size, **self._loader_kwargs())
+        return DataLoader(dataset, sampler=eval_sampler(self, dataset),
+                          batch_size=self.eval_batch_size, **self._loader_kwargs())
 
     def val_dataloader(self) -> DataLoader:
         self._require_setup()
@@ -324,6 +321,13 @@ def replica_of(datamodule: L.LightningDataModule) -> tuple[int, int]:
     if trainer is None:
         return 1, 0
     return int(trainer.world_size), int(trainer.global_rank)
+
+
+def eval_sampler(datamodule: L.LightningDataModule, dataset: AudioClipDataset) -> SortedSampler:
+    """Length-sorted evaluation order, this rank's share under DDP. A sampler used with a plain
+    ``batch_size`` (not a batch sampler), so Lightning can still wrap it for prediction."""
+    replicas, rank = replica_of(datamodule)
+    return SortedSampler(dataset.durations, num_replicas=replicas, rank=rank)
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,9 +382,7 @@ class RavdessDataModule(L.LightningDataModule):
     def _loader(self) -> DataLoader:
         self.setup()
         assert self.dataset is not None
-        replicas, rank = replica_of(self)
-        sampler = SortedSampler(self.dataset.durations, num_replicas=replicas, rank=rank)
-        return DataLoader(self.dataset, sampler=sampler,
+        return DataLoader(self.dataset, sampler=eval_sampler(self, self.dataset),
                           batch_size=self.batch_size, collate_fn=collate_clips,
                           num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory)
