@@ -34,7 +34,27 @@ def sweep_group(prefix: str = "") -> str | None:
     return f"{prefix}-{name}" if prefix else name
 
 
+def slug(name: str) -> str:
+    """A metric name as a file-name part: ``val/ua`` -> ``val_ua``."""
+    return str(name).replace("/", "_")
+
+
+def run_dir(ckpt_path: str | None, default: str) -> str:
+    """The run folder of a job: the one a resumed checkpoint (``RUN/checkpoints/*.ckpt``) belongs
+    to, so a resume writes into that run and leaves no stray folder, else ``default``."""
+    if ckpt_path:
+        ckpt = Path(str(ckpt_path)).expanduser().resolve()
+        run = ckpt.parent.parent
+        if ckpt.parent.name == "checkpoints" and (run / "config.yaml").is_file():
+            return str(run)
+    return default
+
+
 def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("ser_slug"):
+        OmegaConf.register_new_resolver("ser_slug", slug)
+    if not OmegaConf.has_resolver("ser_run_dir"):
+        OmegaConf.register_new_resolver("ser_run_dir", run_dir)
     if not OmegaConf.has_resolver("ser_uid"):
         OmegaConf.register_new_resolver("ser_uid", _uid, use_cache=True)
     if not OmegaConf.has_resolver("ser_sweep_group"):

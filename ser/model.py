@@ -15,36 +15,18 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-    MulticlassRecall,
-)
 from transformers import PreTrainedModel
 
 from ser.backbones import load_backbone, load_feature_extractor, uses_attention_mask
 from ser.labels import LABELS
+from ser.metrics import IGNORE, EmotionScores
 from ser.preprocessing import normalize_waveforms
 
 log = logging.getLogger(__name__)
 
-IGNORE = -1  # label of clips without one of the six classes (RAVDESS calm and surprised)
 HF_CONFIG_KEY = "hf_config"
 HF_FEATURE_EXTRACTOR_KEY = "hf_feature_extractor"
-
-
-def stage_metrics(num_classes: int = len(LABELS)) -> MetricCollection:
-    """The field's figures: WA (accuracy), UA (macro recall), macro-F1; unlabelled clips ignored."""
-    kw = dict(num_classes=num_classes, ignore_index=IGNORE)
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(average="micro", **kw),
-            "ua": MulticlassRecall(average="macro", **kw),
-            "f1": MulticlassF1Score(average="macro", **kw),
-        }
-    )
+BEST_KEY = "ser_best_monitored"  # checkpoint entry: the best monitored value so far
 
 
 def gather_from_ranks(items: list[Any]) -> list[Any]:
@@ -72,6 +54,7 @@ class EmotionClassifier(L.LightningModule):
         label_smoothing: float = 0.0,
         head_lr: float | None = None,
         warmup_ratio: float = 0.1,
+        monitor: str = "val/ua",
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
         pretrained: bool = True,
@@ -92,19 +75,21 @@ class EmotionClassifier(L.LightningModule):
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.register_buffer("class_weight", torch.ones(len(LABELS)), persistent=False)
-        self.train_metrics = stage_metrics().clone(prefix="train/")
-        self.val_metrics = stage_metrics().clone(prefix="val/")
-        self.test_metrics = stage_metrics().clone(prefix="test/")
-        self.val_recall = MulticlassRecall(len(LABELS), average=None, ignore_index=IGNORE)
-        self.test_recall = MulticlassRecall(len(LABELS), average=None, ignore_index=IGNORE)
-        self.val_confusion = MulticlassConfusionMatrix(len(LABELS), ignore_index=IGNORE)
-        self.test_confusion = MulticlassConfusionMatrix(len(LABELS), ignore_index=IGNORE)
-        self.val_ua_best = MaxMetric()
+        # One metric object per stage; the figures come from ser.metrics (one definition).
+        self.scores = nn.ModuleDict({stage: EmotionScores() for stage in ("train", "val", "test")})
+        # The best value of ``monitor`` over the run's validation epochs (``<monitor>_best``),
+        # kept in checkpoints so a resumed run still knows the epochs before the resume.
+        self.best_monitored: float | None = None
+        # Name of the set the next test pass runs on: its logs are ``<name>/ua`` etc. Training
+        # sets ``val_best`` (validation split, best checkpoint), ``test``, and extra sets' names.
+        self.test_set_name = "test"
         # Filled at the end of each validation / test epoch for callbacks and users.
         self.last_confusion: dict[str, torch.Tensor] = {}
         # Per-clip results of the last test pass (metrics.json, the W&B report); validation
         # keeps none, it runs every epoch and only its aggregated metrics are used.
         self.test_outputs: list[dict[str, torch.Tensor]] = []
+        # Clips that could not be read, per stage (test: per test set): {dataset row: reason}.
+        self.skipped: dict[str, dict[int, str]] = {}
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -162,21 +147,42 @@ class EmotionClassifier(L.LightningModule):
             )
         return loss, logits, labels
 
-    def _log_failed(self, batch: dict[str, Any], stage: str) -> None:
+    def _stage_key(self, stage: str) -> str:
+        return self.test_set_name if stage == "test" else stage
+
+    def _record_failed(self, batch: dict[str, Any], stage: str) -> None:
+        """Count unreadable clips once per clip and set; one log line per epoch, not per item."""
+        failed = self.skipped.setdefault(self._stage_key(stage), {})
         for index, error in batch.get("failed", ()):
-            log.warning("%s: skipped item %s: %s", stage, index, error)
+            if int(index) not in failed:
+                log.debug("%s: skipped item %s: %s", stage, index, error)
+            failed[int(index)] = str(error)
+
+    def _report_skipped(self, stage: str) -> None:
+        failed = self.skipped.get(self._stage_key(stage))
+        if failed:
+            first = next(iter(failed.values()))
+            log.warning("%s: %d clips could not be read and were skipped (first: %s); counted "
+                        "in metrics.json 'skipped'", self._stage_key(stage), len(failed), first)
+
+    def skipped_counts(self) -> dict[str, int]:
+        """Unreadable clips per stage / test set, over every rank."""
+        merged: dict[str, set[int]] = {}
+        for part in gather_from_ranks([self.skipped]):
+            for stage, items in part.items():
+                merged.setdefault(stage, set()).update(items)
+        return {stage: len(items) for stage, items in merged.items()}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        self._log_failed(batch, "train")
+        self._record_failed(batch, "train")
         out = self._step(batch)
         if out is None:
             return None
         loss, logits, labels = out
-        self.train_metrics(logits, labels)
+        self.scores["train"].update(logits, labels)
         n = int(labels.numel())
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n,
                  sync_dist=True)
-        self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=n)
         # Learning rates per parameter group; logged here (not by LearningRateMonitor) so that
         # logger=none needs no special case.
         for group in self.optimizers().optimizer.param_groups if self._trainer else ():
@@ -184,20 +190,15 @@ class EmotionClassifier(L.LightningModule):
         return loss
 
     def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
-        self._log_failed(batch, stage)
+        self._record_failed(batch, stage)
         out = self._step(batch)
         if out is None:
             return
         loss, logits, labels = out
-        metrics = self.val_metrics if stage == "val" else self.test_metrics
-        recall = self.val_recall if stage == "val" else self.test_recall
-        confusion = self.val_confusion if stage == "val" else self.test_confusion
-        metrics.update(logits, labels)
-        recall.update(logits, labels)
-        confusion.update(logits, labels)
+        self.scores[stage].update(logits, labels)
         n = int((labels != IGNORE).sum())
-        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=max(n, 1),
-                 sync_dist=True)
+        self.log(f"{self._stage_key(stage)}/loss", loss, on_epoch=True, prog_bar=stage == "val",
+                 batch_size=max(n, 1), sync_dist=True)
         if stage == "test":
             self.test_outputs.append(
                 {"index": batch["index"].cpu(), "logits": logits.detach().float().cpu(),
@@ -217,43 +218,45 @@ class EmotionClassifier(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.test_outputs = []
 
-    def _end_eval_epoch(self, stage: str) -> dict[str, torch.Tensor]:
-        metrics = self.val_metrics if stage == "val" else self.test_metrics
-        recall = self.val_recall if stage == "val" else self.test_recall
-        confusion = self.val_confusion if stage == "val" else self.test_confusion
-        values = metrics.compute()
-        # torchmetrics has already synced these across ranks (identical everywhere), so
-        # sync_dist only averages equal numbers; it keeps every rank's logged value the same.
-        self.log_dict(values, prog_bar=stage == "val", sync_dist=True)
-        per_class = recall.compute()
-        self.log_dict({f"{stage}/recall_{label}": per_class[i] for i, label in enumerate(LABELS)},
-                      sync_dist=True)
-        self.last_confusion[stage] = confusion.compute().cpu()
-        metrics.reset()
-        recall.reset()
-        confusion.reset()
-        if stage == "val":
-            self.val_ua_best(values["val/ua"])
-            self.log("val/ua_best", self.val_ua_best.compute(), prog_bar=True, sync_dist=True)
+    def _end_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+        """Log ``<name>/acc, ua, f1, recall_<label>`` for the epoch and reset the stage's metric.
+        The confusion matrix is synced across ranks by torchmetrics, so every rank logs the same
+        values (sync_dist only averages equal numbers)."""
+        metric = self.scores[stage]
+        prefix = self._stage_key(stage)
+        values = {f"{prefix}/{k}": v for k, v in metric.scores().items()}
+        self.last_confusion[prefix] = metric.compute().cpu()
+        metric.reset()
+        headline = {k: v for k, v in values.items() if not k.split("/")[-1].startswith("recall_")}
+        self.log_dict(headline, prog_bar=stage == "val", sync_dist=True)
+        self.log_dict({k: v for k, v in values.items() if k not in headline}, sync_dist=True)
+        self._report_skipped(stage)
         return values
 
+    def on_train_epoch_end(self) -> None:
+        self._end_epoch("train")
+
     def on_validation_epoch_end(self) -> None:
-        self._end_eval_epoch("val")
+        values = self._end_epoch("val")
+        monitor = self.hparams.monitor
+        if self.trainer.sanity_checking or monitor not in values:
+            return  # the sanity check's two batches must not count towards the best value
+        value = float(values[monitor])
+        if self.best_monitored is None or value > self.best_monitored:
+            self.best_monitored = value
+        self.log(f"{monitor}_best", self.best_monitored, prog_bar=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
-        values = self._end_eval_epoch("test")
+        values = self._end_epoch("test")
         # Under DDP each rank saw its own share of the clips: every rank gets them all, so the
         # per-clip results written by global rank zero cover the whole test set.
         scored = sum(len(o["labels"]) for o in self.test_outputs)
         self.test_outputs = gather_from_ranks(self.test_outputs)
         if self.trainer.world_size > 1:
-            log.info("test: rank %d of %d scored %d of %d clips; synced test/ua=%.6f",
-                     self.global_rank, self.trainer.world_size, scored,
-                     sum(len(o["labels"]) for o in self.test_outputs), float(values["test/ua"]))
-
-    def on_train_start(self) -> None:
-        # Sanity-check validation must not count towards the best value.
-        self.val_ua_best.reset()
+            log.info("%s: rank %d of %d scored %d of %d clips; synced ua=%.6f",
+                     self.test_set_name, self.global_rank, self.trainer.world_size, scored,
+                     sum(len(o["labels"]) for o in self.test_outputs),
+                     float(values[f"{self.test_set_name}/ua"]))
 
     # -- optimisation -------------------------------------------------------------------------
 
@@ -286,9 +289,14 @@ class EmotionClassifier(L.LightningModule):
     # -- saving -------------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the architecture in the checkpoint, so it reloads without the hub (offline)."""
+        """Keep the architecture in the checkpoint, so it reloads without the hub (offline), and
+        the best monitored value, so a resumed run's ``<monitor>_best`` covers every epoch."""
         checkpoint[HF_CONFIG_KEY] = self.model.config.to_dict()
         checkpoint[HF_FEATURE_EXTRACTOR_KEY] = self.feature_extractor.to_dict()
+        checkpoint[BEST_KEY] = self.best_monitored
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.best_monitored = checkpoint.get(BEST_KEY, self.best_monitored)
 
     def export(self, directory: str | Path) -> Path:
         """A Hugging Face folder that ``transformers.pipeline('audio-classification')`` loads."""

@@ -79,6 +79,28 @@ def evaluation_summary(module: L.LightningModule) -> dict[str, Any]:
     return summary
 
 
+def test_on(trainer: L.Trainer, model: L.LightningModule, name: str, ckpt_path: str | None,
+            **data: Any) -> dict[str, Any]:
+    """One test pass of the best weights over one set; its logs are ``<name>/ua`` etc."""
+    model.test_set_name = name
+    trainer.test(model, ckpt_path=ckpt_path, weights_only=False, **data)
+    summary = evaluation_summary(model)
+    skipped = model.skipped_counts().get(name, 0)
+    if skipped:
+        summary["skipped"] = skipped
+    return summary
+
+
+def best_value(trainer: L.Trainer, model: L.LightningModule) -> float | None:
+    """The best validation value of the run: what the checkpoint kept (ModelCheckpoint's
+    ``best_model_score``), else the module's own record (no checkpointing, fast_dev_run)."""
+    callback = trainer.checkpoint_callback
+    score = getattr(callback, "best_model_score", None) if callback else None
+    if score is not None and torch.isfinite(score):
+        return float(score)
+    return model.best_monitored
+
+
 def prepare_synthetic_data(directory: str | None) -> None:
     """The demo's corpora: written once under ``directory`` when missing."""
     if directory:
@@ -156,44 +178,88 @@ def _run_job(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    optimized = str(cfg.get("optimized_metric") or "val/ua")
+    best_score = best_value(trainer, model)
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if not best:
         log.warning("no best checkpoint (fast_dev_run or no validation); testing the last weights")
-    trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+    ckpt = best or None
     metrics: dict[str, Any] = {
         "best_checkpoint": best or None,
-        "val_ua_best": fit_metrics.get("val/ua_best"),
-        "validation": evaluation_summary(model),
+        "optimized_metric": optimized,
+        "best_value": best_score,
+        # The sweeps' ranking column (kept under this name for the default metric).
+        "val_ua_best": best_score if optimized == "val/ua" else None,
+        "split": getattr(datamodule, "split_info", None) or None,
     }
+    # The validation split again with the selected weights (the number selection used), then
+    # the held-out test split, touched once, here.
+    if hasattr(datamodule, "val_dataloader"):
+        datamodule.setup("fit")
+        metrics["validation"] = test_on(trainer, model, "val_best", ckpt,
+                                        dataloaders=datamodule.val_dataloader())
+    test_frame = getattr(datamodule, "test_frame", None)
+    if test_frame is not None and len(test_frame):
+        metrics["test"] = test_on(trainer, model, "test", ckpt, datamodule=datamodule)
+    else:
+        log.warning("no test split (data.test_fraction=0): only validation scores are reported, "
+                    "and they are the scores the checkpoint was selected on")
     for name, node in (cfg.get("extra_test") or {}).items():
-        extra = instantiate(node)
-        trainer.test(model, datamodule=extra, ckpt_path=None)
-        metrics[name] = evaluation_summary(model)
+        metrics[name] = test_on(trainer, model, name, ckpt, datamodule=instantiate(node))
+    skipped = model.skipped_counts()
+    metrics["skipped"] = {"train": skipped.get("train", 0), "val": skipped.get("val", 0),
+                          **{k: v for k, v in skipped.items() if k not in ("train", "val")}}
 
     if trainer.is_global_zero:
         model_dir = model.export(output_dir / "model")
         metrics["model"] = str(model_dir)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print_summary(metrics)
-    optimized = cfg.get("optimized_metric")
-    value = fit_metrics.get(optimized) if optimized else None
-    return value, metrics
+    return best_score, metrics
+
+
+def describe_sets(metrics: dict[str, Any]) -> dict[str, str]:
+    """What each scored set is, in words: which split, which speakers, in-domain or not."""
+    split = metrics.get("split") or {}
+    blocks = split.get("splits", {})
+    disjoint = split.get("speaker_disjoint")
+    who = ("speakers not in training" if disjoint else
+           f"speakers shared with training ({split.get('shared_speakers', '?')})"
+           if disjoint is not None else "speakers unknown")
+    words = {
+        "validation": f"validation split ({split.get('kind', '?')} split, "
+                      f"{blocks.get('val', {}).get('speakers', '?')} {who}); "
+                      "selected the checkpoint, so optimistic",
+        "test": f"test split, held out, scored once ({blocks.get('test', {}).get('speakers', '?')}"
+                f" {who})",
+    }
+    for name, block in metrics.items():
+        if isinstance(block, dict) and "n" in block and name not in words:
+            words[name] = "extra test set (another corpus; see its evaluation report for leakage)"
+    return words
 
 
 def print_summary(metrics: dict[str, Any]) -> None:
     """What a person reads at the end of a run; the ``model:`` line is last (contract)."""
-    print("\nResults (best checkpoint)")
+    print(f"\nResults (best checkpoint: {metrics.get('optimized_metric')}="
+          f"{_fmt(metrics.get('best_value'))} on validation)")
+    words = describe_sets(metrics)
     for name, block in metrics.items():
         if not isinstance(block, dict) or not block.get("n"):
             continue
         print(f"  {name:<11} n={block['n']:<5} WA={block['accuracy']:.3f} "
-              f"UA={block['ua']:.3f} macro-F1={block['macro_f1']:.3f}")
+              f"UA={block['ua']:.3f} macro-F1={block['macro_f1']:.3f}  [{words.get(name, name)}]")
         recalls = " ".join(f"{k}={v['recall']:.2f}" for k, v in block["per_class"].items()
                            if v["support"])
         print(f"  {'':<11} recall: {recalls}")
+    skipped = {k: v for k, v in (metrics.get("skipped") or {}).items() if v}
+    left_out = (metrics.get("split") or {}).get("left_out") or {}
+    if skipped or left_out:
+        print(f"  unreadable clips skipped: {skipped or 'none'}; rows of train.csv left out: "
+              f"{left_out or 'none'}")
     print(f"model: {metrics['model']}")
 
 
-
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -16,7 +16,7 @@ from ser.data.datamodule import IndonesianDataModule, RavdessDataModule
 from ser.data.dataset import AudioClipDataset
 from ser.labels import LABEL2ID, LABELS
 
-N_BLOCKS = 10  # speaker groups (source 1 blocks of 82 ids), each with one file per class
+N_BLOCKS = 10  # source-1 ids in blocks of 82: ten CREMA-D speakers, one file per class each
 SECONDS = [0.6, 0.9, 1.2, 1.5, 1.8, 2.1]
 
 
@@ -153,26 +153,33 @@ def _val_ids(dm: IndonesianDataModule) -> set[str]:
 def test_stratified_split_is_per_class_seeded_and_written(kaggle_root: Path,
                                                           tmp_path: Path) -> None:
     split_csv = tmp_path / "run" / "split.csv"
-    dm = IndonesianDataModule(kaggle_root, val_fraction=0.2, seed=3, split_file=split_csv)
+    dm = IndonesianDataModule(kaggle_root, split="stratified", val_fraction=0.2,
+                              test_fraction=0.2, seed=3, split_file=split_csv)
     dm.setup("fit")
-    per_class = dm.val_frame["label"].value_counts()
-    for label in LABELS:
-        assert abs(per_class.get(label, 0) - 10 * 0.2) <= 1
-    assert len(dm.train_frame) + len(dm.val_frame) == 60
+    for part in (dm.val_frame, dm.test_frame):
+        per_class = part["label"].value_counts()
+        for label in LABELS:
+            assert per_class.get(label, 0) == 2  # round(10 * 0.2) of each class
+    assert len(dm.train_frame) + len(dm.val_frame) + len(dm.test_frame) == 60
     assert not _val_ids(dm) & set(dm.train_frame["id"])
+    assert not set(dm.test_frame["id"]) & (set(dm.train_frame["id"]) | _val_ids(dm))
+    assert dm.split_info["shared_speakers"] > 0 and not dm.split_info["speaker_disjoint"]
     assert dm.class_counts() == [int((dm.train_frame["label"] == c).sum()) for c in LABELS]
     assert sum(dm.class_counts()) == len(dm.train_frame)
 
-    again = IndonesianDataModule(kaggle_root, seed=3)
+    again = IndonesianDataModule(kaggle_root, split="stratified", val_fraction=0.2,
+                                 test_fraction=0.2, seed=3)
     again.setup("fit")
     assert _val_ids(again) == _val_ids(dm)
-    other = IndonesianDataModule(kaggle_root, seed=4)
+    other = IndonesianDataModule(kaggle_root, split="stratified", val_fraction=0.2,
+                                 test_fraction=0.2, seed=4)
     other.setup("fit")
     assert _val_ids(other) != _val_ids(dm)
 
     table = pd.read_csv(split_csv)
-    assert list(table.columns) == ["file", "split", "label"]
+    assert list(table.columns) == ["file", "split", "label", "speaker", "gender", "corpus"]
     assert len(table) == 60 and set(table.loc[table["split"] == "val", "file"]) == _val_ids(dm)
+    assert set(table.loc[table["split"] == "test", "file"]) == set(dm.test_frame["id"])
     reused = IndonesianDataModule(kaggle_root, seed=99, split_from=split_csv)
     reused.setup("fit")
     assert _val_ids(reused) == _val_ids(dm)
@@ -187,12 +194,22 @@ def test_a_split_file_that_misses_training_files_is_refused(kaggle_root: Path,
         IndonesianDataModule(kaggle_root, split_from=partial).setup("fit")
 
 
-def test_group_split_keeps_every_group_on_one_side(kaggle_root: Path) -> None:
-    dm = IndonesianDataModule(kaggle_root, split="group", val_fraction=0.2, seed=0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_default_split_is_speaker_disjoint_and_written(kaggle_root: Path, tmp_path: Path,
+                                                           seed: int) -> None:
+    split_csv = tmp_path / "split.csv"
+    dm = IndonesianDataModule(kaggle_root, val_fraction=0.2, test_fraction=0.2, seed=seed,
+                              split_file=split_csv)
     dm.setup("fit")
-    assert not set(dm.train_frame["group"]) & set(dm.val_frame["group"])
-    assert len(dm.val_frame) == 12  # two of the ten groups
+    speakers = [set(f["speaker"]) for f in (dm.train_frame, dm.val_frame, dm.test_frame)]
+    assert all(speakers) and not (speakers[0] & speakers[1] or speakers[0] & speakers[2]
+                                  or speakers[1] & speakers[2])
+    assert len(dm.val_frame) == len(dm.test_frame) == 12  # two of the ten speakers each
     assert set(dm.val_frame["label"]) == set(LABELS)
+    assert dm.split_info["speaker_disjoint"] and dm.split_info["kind"] == "speaker"
+    table = pd.read_csv(split_csv)
+    assert (table.groupby("speaker")["split"].nunique() == 1).all()  # split.csv proves it
+    assert set(table["split"]) == {"train", "val", "test"}
 
 
 def test_train_loader_crops_groups_and_covers_the_split(kaggle_root: Path) -> None:

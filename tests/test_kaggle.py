@@ -65,14 +65,6 @@ def test_parse_bad_names_gives_none(name):
     assert parse_kaggle_name(name) is None
 
 
-def test_groups_follow_the_source_layouts():
-    assert parse_kaggle_name("2_07442_takut_tinggi.wav").group == "s2_actor01"
-    assert parse_kaggle_name("2_07501_takut_tinggi.wav").group == "s2_actor01"
-    assert parse_kaggle_name("2_07502_takut_tinggi.wav").group == "s2_actor02"
-    assert parse_kaggle_name("1_00081_marah_rendah.wav").group == "s1_block000"
-    assert parse_kaggle_name("1_00164_marah_rendah.wav").group == "s1_block002"
-
-
 def test_load_train_columns_order_and_metadata(tmp_path):
     root = make_corpus(tmp_path / "kaggle")
     frame = load_kaggle(root, "train")
@@ -84,13 +76,15 @@ def test_load_train_columns_order_and_metadata(tmp_path):
     row = frame.set_index("id")
     assert row.loc["1_00164_netral_tidak_ditentukan.wav", "intensity"] == "tidak_ditentukan"
     assert row.loc["2_07502_bahagia_no_data.wav", "intensity"] == "no_data"
-    assert row.loc["2_07502_bahagia_no_data.wav", "group"] == "s2_actor02"
+    assert row.loc["2_07502_bahagia_no_data.wav", "speaker"] == "ravdess-02"
+    assert row.loc["2_07502_bahagia_no_data.wav", "gender"] == "female"
+    assert row.loc["2_07502_bahagia_no_data.wav", "corpus"] == "ravdess"
     assert row.loc["2_07442_takut_tinggi.wav", "file_id"] == 7442
-    # a name that does not parse keeps its row and label; metadata is missing, group is its own
+    # a name that does not parse keeps its row and label; metadata and speaker are unknown
     odd = row.loc["rekaman_sedih.wav"]
     assert odd["label"] == "sedih"
     assert odd["intensity"] is None and odd["name_emotion"] is None and pd.isna(odd["source"])
-    assert odd["group"] == "unparsed:rekaman_sedih.wav"
+    assert odd["speaker"] is None and odd["gender"] is None
 
 
 def test_load_test_split_has_no_labels_and_keeps_csv_order(tmp_path):
@@ -99,8 +93,7 @@ def test_load_test_split_has_no_labels_and_keeps_csv_order(tmp_path):
     assert list(frame.columns) == list(COLUMNS)
     assert frame["id"].tolist() == ["test10.wav", "test2.wav", "test1.wav"]
     assert frame["label"].tolist() == [None, None, None]
-    assert frame["group"].tolist() == [
-        "unparsed:test10.wav", "unparsed:test2.wav", "unparsed:test1.wav"]
+    assert frame["speaker"].tolist() == [None, None, None]
 
 
 def test_load_leaves_out_unusable_rows_and_logs(tmp_path, caplog):

@@ -14,7 +14,8 @@ from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassifica
 from ser.backbones import load_backbone, tiny_config
 from ser.labels import LABELS
 from ser.metrics import classification_summary
-from ser.model import EmotionClassifier, stage_metrics
+from ser.metrics import EmotionScores
+from ser.model import EmotionClassifier
 from ser.preprocessing import normalize_waveforms
 
 
@@ -125,17 +126,35 @@ def test_unlabelled_clips_are_ignored_by_loss_and_metrics():
     assert loss.item() == 0.0 and loss.requires_grad
 
 
-def test_torchmetrics_and_metrics_json_agree():
+def test_training_metric_and_metrics_json_agree():
     rng = np.random.default_rng(3)
     y = rng.integers(0, 6, 200)
     p = np.where(rng.random(200) < 0.6, y, rng.integers(0, 6, 200))
     ours = classification_summary(y.tolist(), p.tolist())
-    tm = stage_metrics()(torch.nn.functional.one_hot(torch.from_numpy(p), 6).float(),
-                         torch.from_numpy(y))
+    metric = EmotionScores()
+    metric.update(torch.nn.functional.one_hot(torch.from_numpy(p), 6).float(),
+                  torch.from_numpy(y))
+    tm = metric.scores()
     assert ours["accuracy"] == pytest.approx(float(tm["acc"]))
     assert ours["ua"] == pytest.approx(float(tm["ua"]))
     assert ours["macro_f1"] == pytest.approx(float(tm["f1"]), abs=1e-6)
     assert np.array(ours["confusion"]["matrix"]).sum() == 200
+
+
+def test_a_class_absent_from_the_truth_is_left_out_of_ua_everywhere():
+    """truth [0,0,1,1,2,2], pred [0,3,1,1,2,2]: recalls 0.5, 1, 1 over the present classes.
+    (torchmetrics' macro recall would say 0.625, averaging in class 3 with recall 0.)"""
+    y, p = [0, 0, 1, 1, 2, 2], [0, 3, 1, 1, 2, 2]
+    ours = classification_summary(y, p)
+    metric = EmotionScores()
+    metric.update(torch.tensor(p), torch.tensor(y))
+    logged = metric.scores()
+    assert ours["ua"] == pytest.approx(2.5 / 3)
+    assert float(logged["ua"]) == pytest.approx(2.5 / 3)
+    # F1 per present class: 2/3 (0), 1 (1), 1 (2); class 3 (absent, predicted once) not averaged
+    assert ours["macro_f1"] == pytest.approx((2 / 3 + 1 + 1) / 3)
+    assert float(logged["f1"]) == pytest.approx(ours["macro_f1"])
+    assert ours["per_class"]["bahagia"]["support"] == 0
 
 
 def test_warmup_then_decay_schedule():

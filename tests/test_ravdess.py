@@ -77,7 +77,7 @@ def test_default_actors_and_frame(tmp_path):
     assert len(frame) == 4 * 5
     # sorted by actor then file name, so runs see the same order
     assert frame["path"].tolist() == sorted(frame["path"], key=lambda p: (int(p[-6:-4]), p))
-    assert frame["group"].iloc[0] == "actor01"
+    assert frame["speaker"].iloc[0] == "ravdess-01"
     by_actor = frame.drop_duplicates("actor").set_index("actor")["gender"].to_dict()
     assert by_actor == {1: "male", 2: "female", 8: "female", 22: "female"}
     calm = frame[frame["emotion"].isin(["calm", "surprised"])]

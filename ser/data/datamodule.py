@@ -26,90 +26,35 @@ from torch.utils.data import DataLoader
 
 from ser.data.batching import LengthGroupedBatchSampler, SortedSampler, collate_clips
 from ser.data.dataset import AudioClipDataset
+from ser.data.splits import (
+    SPLIT_KINDS,
+    check_fractions,
+    read_split_file,
+    shared_speakers,
+    speaker_split,
+    stratified_split,
+    write_split_file,
+)
 from ser.labels import LABELS
 
 log = logging.getLogger(__name__)
-
-SPLIT_COLUMNS: tuple[str, ...] = ("file", "split", "label")
-SPLITS: tuple[str, ...] = ("train", "val")
-
-
-# --------------------------------------------------------------------------------------------
-# Splits
-
-
-def _n_val(n: int, fraction: float) -> int:
-    return int(np.floor(n * fraction + 0.5))  # round half up, unlike Python's round()
-
-
-def stratified_split(labels: Sequence[Any], val_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of validation rows: ``round(n_c * val_fraction)`` random rows of each class.
-
-    Deterministic for a seed: classes are visited in sorted order with one seeded generator.
-    """
-    keys = pd.Series(list(labels), dtype=object).fillna("<none>").astype(str).to_numpy()
-    rng = np.random.default_rng(seed)
-    is_val = np.zeros(len(keys), dtype=bool)
-    for key in sorted(set(keys)):
-        rows = np.flatnonzero(keys == key)
-        is_val[rng.permutation(rows)[: _n_val(len(rows), val_fraction)]] = True
-    return is_val
-
-
-def group_split(groups: Sequence[Any], labels: Sequence[Any], val_fraction: float,
-                seed: int) -> np.ndarray:
-    """Boolean mask of validation rows where whole groups (speakers) go to validation.
-
-    Groups are visited in a seeded random order and one is taken when it brings the validation
-    class counts closer to ``round(n_c * val_fraction)`` for every class c, so the total and the
-    class balance are both approximately kept.
-    """
-    group_keys = pd.Series(list(groups), dtype=object)
-    if group_keys.isna().any():
-        raise ValueError(f"{int(group_keys.isna().sum())} rows have no group; a group split needs "
-                         "a group for every row")
-    group_keys = group_keys.astype(str).to_numpy()
-    label_keys = pd.Series(list(labels), dtype=object).fillna("<none>").astype(str)
-    classes = sorted(set(label_keys))
-    label_codes = pd.Categorical(label_keys, categories=classes).codes
-    unique_groups = sorted(set(group_keys))
-    if len(unique_groups) < 2:
-        raise ValueError(f"a group split needs at least 2 groups, found {len(unique_groups)}")
-    group_codes = pd.Categorical(group_keys, categories=unique_groups).codes
-    # counts[g, c]: rows of class c in group g
-    counts = np.zeros((len(unique_groups), len(classes)), dtype=np.int64)
-    np.add.at(counts, (group_codes, label_codes), 1)
-    target = np.array([_n_val(int(n), val_fraction) for n in counts.sum(axis=0)])
-    chosen = np.zeros(len(unique_groups), dtype=bool)
-    current = np.zeros(len(classes), dtype=np.int64)
-    for g in np.random.default_rng(seed).permutation(len(unique_groups)):
-        after = current + counts[g]
-        if np.abs(after - target).sum() < np.abs(current - target).sum():
-            chosen[g] = True
-            current = after
-    if chosen.all():
-        raise ValueError("the group split put every group in validation; lower val_fraction")
-    if val_fraction > 0 and not chosen.any():
-        raise ValueError(f"no group is small enough for a validation share of {val_fraction} "
-                         f"({len(unique_groups)} groups); raise val_fraction or use "
-                         "split='stratified'")
-    return chosen[group_codes]
-
 
 # --------------------------------------------------------------------------------------------
 # Indonesian Kaggle corpus
 
 
 class IndonesianDataModule(L.LightningDataModule):
-    """Kaggle train set split into train/val (seeded, stratified or group-disjoint), plus the
-    Kaggle test set for prediction.
+    """Kaggle training data split into train / validation / test (seeded; by default no speaker
+    in two splits, see :mod:`ser.data.splits`), plus the unlabelled Kaggle test set.
 
-    ``test_dataloader`` iterates the validation split (the Kaggle test set has no labels);
-    ``predict_dataloader`` iterates the Kaggle test set (:attr:`test_frame`), in length order —
-    ``batch["index"]`` is its row in :attr:`test_frame`, so a submission is re-ordered by index.
+    Validation selects the checkpoint, stops early and drives sweeps; ``test_dataloader`` is the
+    held-out test split, for the best checkpoint once at the end. ``predict_dataloader``
+    iterates the Kaggle test set (:attr:`kaggle_test_frame`) in length order; ``batch["index"]``
+    is its row there, so a submission is re-ordered by index.
 
-    ``split_file``: where to write the split (``file,split,label``). ``split_from``: an existing
-    split file to reuse instead of drawing one; every training file must be listed in it.
+    ``split_file``: where to write ``split.csv``. ``split_from``: an existing split file to reuse
+    instead of drawing one (a resumed run, a comparison on the same split); every training file
+    must be listed in it.
     """
 
     def __init__(
@@ -118,8 +63,9 @@ class IndonesianDataModule(L.LightningDataModule):
         batch_size: int = 8,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
-        val_fraction: float = 0.2,
-        split: str = "stratified",
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        split: str = "speaker",
         seed: int = 42,
         max_train_seconds: float | None = 6.0,
         group_by_length: bool = True,
@@ -130,16 +76,16 @@ class IndonesianDataModule(L.LightningDataModule):
         bucket_size_multiplier: int = 50,
     ) -> None:
         super().__init__()
-        if split not in ("stratified", "group"):
-            raise ValueError(f"split must be 'stratified' or 'group', got {split!r}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        if split not in SPLIT_KINDS:
+            raise ValueError(f"split must be one of {list(SPLIT_KINDS)}, got {split!r}")
+        check_fractions(val_fraction, test_fraction)
         self.save_hyperparameters(ignore=["augment"], logger=False)
         self.root = Path(root).expanduser()
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
         self.num_workers = int(num_workers)
         self.val_fraction = float(val_fraction)
+        self.test_fraction = float(test_fraction)
         self.split = split
         self.seed = int(seed)
         self.max_train_seconds = max_train_seconds
@@ -151,62 +97,58 @@ class IndonesianDataModule(L.LightningDataModule):
         self.bucket_size_multiplier = int(bucket_size_multiplier)
         self.train_frame: pd.DataFrame | None = None
         self.val_frame: pd.DataFrame | None = None
-        self._test_frame: pd.DataFrame | None = None
+        self.test_frame: pd.DataFrame | None = None
+        self.split_info: dict[str, Any] = {}
+        self._kaggle_test_frame: pd.DataFrame | None = None
         self.train_dataset: AudioClipDataset | None = None
         self.val_dataset: AudioClipDataset | None = None
-        self._test_dataset: AudioClipDataset | None = None
+        self.test_dataset: AudioClipDataset | None = None
+        self._kaggle_test_dataset: AudioClipDataset | None = None
 
     # -- setup --------------------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
         if stage == "predict":
-            self._load_test()
+            self._load_kaggle_test()
             return
         if self.train_frame is not None:
             return
         from ser.data.kaggle import load_kaggle
 
         frame = load_kaggle(self.root, "train").reset_index(drop=True)
-        is_val = self._read_split(frame) if self.split_from else self._draw_split(frame)
-        self.train_frame = frame[~is_val].reset_index(drop=True)
-        self.val_frame = frame[is_val].reset_index(drop=True)
-        log.info("split (%s, seed %d): %d train, %d val; val per class: %s",
-                 "from " + str(self.split_from) if self.split_from else self.split, self.seed,
-                 len(self.train_frame), len(self.val_frame),
-                 self.val_frame["label"].value_counts().reindex(LABELS, fill_value=0).to_dict())
+        split = self._read_split(frame) if self.split_from else self._draw_split(frame)
+        self.train_frame, self.val_frame, self.test_frame = (
+            frame[split == name].reset_index(drop=True) for name in ("train", "val", "test"))
+        self.split_info = self._describe(frame, split)
+        log.info("split (%s, seed %d): %s", self.split_info["kind"], self.seed, ", ".join(
+            f"{name} {block['clips']} clips / {block['speakers']} speakers"
+            for name, block in self.split_info["splits"].items()))
+        if self.split_info["shared_speakers"]:
+            log.warning("split=%s: %d speakers are in more than one split, so validation and "
+                        "test scores are optimistic (they measure known voices); "
+                        "data.split=speaker keeps them apart", self.split_info["kind"],
+                        self.split_info["shared_speakers"])
         if self.split_file is not None and self._is_rank_zero():
-            self.write_split(self.split_file)
+            write_split_file(frame, split, self.split_file)
+            log.info("split written to %s", self.split_file)
         self.train_dataset = AudioClipDataset(
             self.train_frame, max_seconds=self.max_train_seconds, random_crop=True,
             augment=self.augment, seed=self.seed)
         self.val_dataset = AudioClipDataset(self.val_frame)
+        self.test_dataset = AudioClipDataset(self.test_frame)
 
     def _draw_split(self, frame: pd.DataFrame) -> np.ndarray:
-        if self.val_fraction == 0:
-            return np.zeros(len(frame), dtype=bool)
-        if self.split == "group":
-            if "group" not in frame.columns:
-                raise KeyError("split='group' needs a 'group' column in the training frame")
-            return group_split(frame["group"], frame["label"], self.val_fraction, self.seed)
-        return stratified_split(frame["label"], self.val_fraction, self.seed)
+        if self.split == "speaker":
+            # A clip whose speaker is unknown (a name that does not parse) is its own speaker.
+            speakers = frame["speaker"].where(frame["speaker"].notna(), "unknown:" + frame["id"])
+            return speaker_split(speakers, frame["label"], frame["gender"], self.val_fraction,
+                                 self.test_fraction, self.seed)
+        return stratified_split(frame["label"], self.val_fraction, self.test_fraction, self.seed)
 
     def _read_split(self, frame: pd.DataFrame) -> np.ndarray:
         path = self.split_from
         assert path is not None
-        if not path.is_file():
-            raise FileNotFoundError(f"split file {path} not found (split_from); give the "
-                                    "split.csv of an earlier run, or leave split_from unset")
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        missing = [c for c in ("file", "split") if c not in table.columns]
-        if missing:
-            raise ValueError(f"{path}: columns {list(table.columns)} lack {missing}; "
-                             "expected file,split[,label]")
-        bad = sorted(set(table["split"]) - set(SPLITS))
-        if bad:
-            raise ValueError(f"{path}: split values {bad} are not one of {list(SPLITS)}")
-        dups = table["file"][table["file"].duplicated()].unique().tolist()
-        if dups:
-            raise ValueError(f"{path}: files listed more than once: {dups[:5]}")
+        table = read_split_file(path)
         where = dict(zip(table["file"], table["split"]))
         unlisted = [f for f in frame["id"] if f not in where]
         if unlisted:
@@ -218,28 +160,42 @@ class IndonesianDataModule(L.LightningDataModule):
         if gone:
             log.warning("%s lists %d files that are not in the training data now (missing or "
                         "left out by load_kaggle); they are ignored", path, gone)
-        return frame["id"].map(where).eq("val").to_numpy()
+        return frame["id"].map(where).to_numpy(dtype=object)
+
+    def _describe(self, frame: pd.DataFrame, split: np.ndarray) -> dict[str, Any]:
+        """What the split is, for metrics.json, the printed summary and the model card."""
+        shared = shared_speakers(frame, split)
+        kind = f"from {self.split_from}" if self.split_from else self.split
+        blocks = {}
+        for name in ("train", "val", "test"):
+            part = frame[split == name]
+            blocks[name] = {
+                "clips": int(len(part)),
+                "speakers": int(part["speaker"].nunique()),
+                "unknown_speaker_clips": int(part["speaker"].isna().sum()),
+                "per_class": part["label"].value_counts().reindex(LABELS, fill_value=0)
+                .astype(int).to_dict(),
+                "per_gender": part["gender"].fillna("unknown").value_counts().astype(int).to_dict(),
+                "per_corpus": part["corpus"].fillna("unknown").value_counts().astype(int).to_dict(),
+            }
+        return {"kind": kind, "seed": self.seed, "speaker_disjoint": shared == 0,
+                "shared_speakers": shared, "left_out": dict(frame.attrs.get("left_out", {})),
+                "splits": blocks}
 
     def write_split(self, path: str | os.PathLike) -> Path:
-        """Write ``file,split,label`` for every training file (train rows first, CSV order)."""
-        if self.train_frame is None or self.val_frame is None:
-            raise RuntimeError("call setup() before write_split()")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table = pd.concat([
-            pd.DataFrame({"file": f["id"], "split": name, "label": f["label"]})
-            for name, f in (("train", self.train_frame), ("val", self.val_frame))
-        ], ignore_index=True)
-        table.to_csv(path, index=False, columns=list(SPLIT_COLUMNS))
-        log.info("split written to %s", path)
-        return path
+        """Write ``split.csv`` (see :func:`ser.data.splits.write_split_file`) again to ``path``."""
+        self._require_setup()
+        frames = {"train": self.train_frame, "val": self.val_frame, "test": self.test_frame}
+        frame = pd.concat(frames.values(), ignore_index=True)
+        split = np.concatenate([np.full(len(f), name, dtype=object) for name, f in frames.items()])
+        return write_split_file(frame, split, path)
 
-    def _load_test(self) -> None:
-        if self._test_frame is None:
+    def _load_kaggle_test(self) -> None:
+        if self._kaggle_test_frame is None:
             from ser.data.kaggle import load_kaggle
 
-            self._test_frame = load_kaggle(self.root, "test").reset_index(drop=True)
-            self._test_dataset = AudioClipDataset(self._test_frame)
+            self._kaggle_test_frame = load_kaggle(self.root, "test").reset_index(drop=True)
+            self._kaggle_test_dataset = AudioClipDataset(self._kaggle_test_frame)
 
     def _is_rank_zero(self) -> bool:
         return replica_of(self)[1] == 0
@@ -247,19 +203,19 @@ class IndonesianDataModule(L.LightningDataModule):
     # -- frames and counts --------------------------------------------------------------------
 
     @property
-    def test_frame(self) -> pd.DataFrame:
-        """The Kaggle test set (``load_kaggle(root, "test")``), read on first use."""
-        self._load_test()
-        assert self._test_frame is not None
-        return self._test_frame
+    def kaggle_test_frame(self) -> pd.DataFrame:
+        """The unlabelled Kaggle test set (``load_kaggle(root, "test")``), read on first use."""
+        self._load_kaggle_test()
+        assert self._kaggle_test_frame is not None
+        return self._kaggle_test_frame
 
     def frame_for(self, stage: str) -> pd.DataFrame:
         """The frame whose rows ``batch["index"]`` refers to in that stage's loader."""
         if stage == "predict":
-            return self.test_frame
+            return self.kaggle_test_frame
         self._require_setup()
         frames = {"fit": self.train_frame, "train": self.train_frame,
-                  "validate": self.val_frame, "val": self.val_frame, "test": self.val_frame}
+                  "validate": self.val_frame, "val": self.val_frame, "test": self.test_frame}
         if stage not in frames:
             raise ValueError(f"unknown stage {stage!r}; one of {sorted(frames) + ['predict']}")
         return frames[stage]
@@ -307,12 +263,13 @@ class IndonesianDataModule(L.LightningDataModule):
         return self._eval_loader(self.val_dataset)
 
     def test_dataloader(self) -> DataLoader:
+        """The held-out test split (speakers never seen in training or validation)."""
         self._require_setup()
-        return self._eval_loader(self.val_dataset)
+        return self._eval_loader(self.test_dataset)
 
     def predict_dataloader(self) -> DataLoader:
-        self._load_test()
-        return self._eval_loader(self._test_dataset)
+        self._load_kaggle_test()
+        return self._eval_loader(self._kaggle_test_dataset)
 
 
 def replica_of(datamodule: L.LightningDataModule) -> tuple[int, int]:

@@ -7,9 +7,14 @@ Layout of the competition ``speech-emotion-recognition-dl-genap-2024-2025``::
 
 The ``label`` column is the truth. Training file names carry metadata,
 ``{source}_{id5}_{emotion}_{intensity}.wav`` (e.g. ``2_07910_jijik_tinggi.wav``); it is parsed for
-grouping and reports, and :func:`validate_kaggle` checks that the name agrees with the label.
-A name that does not parse is allowed: its metadata is None, it forms a group of its own, and
-validation reports it as a warning (the row is still used, its label comes from the CSV).
+speakers (:mod:`ser.data.speakers`: exact, from CREMA-D's file list and RAVDESS's id blocks) and
+reports, and :func:`validate_kaggle` checks that the name agrees with the label. A name that does
+not parse is allowed: its metadata is None, its speaker is unknown (it forms a speaker of its own
+in a speaker split), and validation reports it as a warning (the row is used with its CSV label).
+
+Ids are paths relative to ``ROOT/train`` or ``ROOT/test``; an id that leaves its folder (``..``,
+an absolute path) is refused as ``unsafe_path``, so a CSV can never make the toolkit read
+elsewhere.
 
 :func:`load_kaggle` returns only rows that can be used (file present, one of the six labels for
 train, first of duplicated ids) and logs how many it left out; :func:`validate_kaggle` lists every
@@ -26,21 +31,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from ser.data.speakers import Speaker, kaggle_speaker
 from ser.labels import KAGGLE_INTENSITIES, LABELS
 
 log = logging.getLogger(__name__)
 
 COMPETITION = "speech-emotion-recognition-dl-genap-2024-2025"
 SPLITS: tuple[str, ...] = ("train", "test")
-# Source 2 follows RAVDESS speech from this id on, 60 ids per actor (DESIGN.md §2).
-SOURCE2_FIRST_ID = 7442
-RAVDESS_FILES_PER_ACTOR = 60
-# Source 1 follows CREMA-D's sorted file list: 91 actors, about 82 files each. Blocks of 82 ids
-# approximate speakers; they are not exact actor boundaries.
-CREMA_BLOCK = 82
-
 COLUMNS: tuple[str, ...] = (
-    "path", "id", "label", "source", "file_id", "name_emotion", "intensity", "group",
+    "path", "id", "label", "source", "file_id", "name_emotion", "intensity", "speaker", "gender",
+    "corpus",
 )
 
 _NAME_RE = re.compile(
@@ -68,14 +68,9 @@ class KaggleName:
     intensity: str
 
     @property
-    def group(self) -> str:
-        """Speaker group for group-disjoint splits; exact for source 2, approximate for source 1."""
-        if self.source == 2 and self.file_id >= SOURCE2_FIRST_ID:
-            actor = (self.file_id - SOURCE2_FIRST_ID) // RAVDESS_FILES_PER_ACTOR + 1
-            return f"s2_actor{actor:02d}"
-        if self.source == 1:
-            return f"s1_block{self.file_id // CREMA_BLOCK:03d}"
-        return f"s{self.source}_file{self.file_id:05d}"
+    def speaker(self) -> Speaker | None:
+        """The exact speaker (CREMA-D or RAVDESS actor); None when the id fits neither."""
+        return kaggle_speaker(self.source, self.file_id)
 
 
 @dataclass(frozen=True)
@@ -110,9 +105,17 @@ def parse_kaggle_name(name: str) -> KaggleName | None:
     )
 
 
-def group_of(file_id: str, name: KaggleName | None) -> str:
-    """Group of a row: from its name, or a group of its own when the name does not parse."""
-    return name.group if name is not None else f"unparsed:{file_id}"
+def speaker_of(name: KaggleName | None) -> Speaker | None:
+    """Speaker of a row from its parsed name; None when the name does not parse or fit."""
+    return name.speaker if name is not None else None
+
+
+def safe_id(file_id: str) -> bool:
+    """An id names a file inside its split folder: relative, no ``..``, not empty."""
+    if not file_id or file_id.startswith(("/", "\\")) or os.path.isabs(file_id):
+        return False
+    parts = re.split(r"[\\/]", file_id)
+    return ".." not in parts and ":" not in parts[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,6 +160,8 @@ def _list_files(folder: Path) -> set[str] | None:
 
 
 def _has_file(folder: Path, files: set[str], file_id: str) -> bool:
+    if not safe_id(file_id):
+        return False
     if file_id in files:
         return True
     # ids with a sub-folder ("a/b.wav") are not in the flat listing; check them directly.
@@ -205,45 +210,62 @@ def _read_split(root: Path, split: str) -> _Split:
     return _Split(split, csv, folder, table, files, problems)
 
 
-def _row_problems(s: _Split) -> tuple[list[Problem], pd.Series]:
-    """Per-row and per-file problems of a split, and a mask of the rows that can be used."""
+def _row_problems(s: _Split) -> tuple[list[Problem], list[str | None]]:
+    """Per-row and per-file problems of a split, and per row why it cannot be used (None: it
+    can). Every row of the CSV gets an entry, so callers can keep the row with its reason."""
     assert s.table is not None
     # A missing folder is one problem (missing_folder), not one per row; other checks still run.
     folder_missing = s.files is None
     table, files, folder = s.table, s.files or set(), s.folder
     problems: list[Problem] = []
     ids = table["id"].tolist()
+    labels = table["label"].tolist() if s.split == "train" else [None] * len(ids)
+    reasons: list[str | None] = [None] * len(ids)
 
     # Duplicated ids: one problem per id, naming every line it appears on (line 1 is the header).
+    # Repeats with the same label: the first row is used; with different labels none is, since
+    # the truth is unknown.
     dup_mask = table["id"].duplicated(keep=False)
     if dup_mask.any():
         for file_id, rows in table[dup_mask].groupby("id", sort=False):
             lines = ", ".join(str(i + 2) for i in rows.index)
-            labels = ""
-            if "label" in rows and s.split == "train":
-                distinct = sorted(set(rows["label"]))
-                labels = (f" with different labels ({', '.join(map(repr, distinct))})"
-                          if len(distinct) > 1 else "")
+            distinct = sorted(set(rows["label"])) if s.split == "train" else []
+            conflict = len(distinct) > 1
+            positions = [table.index.get_loc(i) for i in rows.index]
+            for n, position in enumerate(positions):
+                if conflict:
+                    reasons[position] = (f"duplicate_id: id listed on lines {lines} with "
+                                         f"different labels ({', '.join(distinct)})")
+                elif n:
+                    reasons[position] = (f"duplicate_id: repeat of line {positions[0] + 2}, "
+                                         "which is used")
             problems.append(Problem(
                 "duplicate_id",
-                f"{s.csv.name}: id {file_id!r} appears {len(rows)} times (lines {lines}){labels}; "
-                "only the first row is used.",
+                f"{s.csv.name}: id {file_id!r} appears {len(rows)} times (lines {lines})"
+                + (f" with different labels ({', '.join(map(repr, distinct))}); no row is used."
+                   if conflict else "; only the first row is used."),
                 f"Keep one row per file in {s.csv.name}.",
                 id=file_id, path=str(folder / file_id)))
 
     listed = set(ids)
-    first = (~table["id"].duplicated(keep="first")).tolist()
-    keep = list(first)
-    labels = table["label"].tolist() if s.split == "train" else [None] * len(ids)
     for row, (file_id, label) in enumerate(zip(ids, labels)):
-        if not first[row]:
+        if reasons[row] is not None:
             continue  # reported as duplicate_id above
         line = row + 2
         where = str(folder / file_id)
+        if not safe_id(file_id):
+            reasons[row] = f"unsafe_path: id {file_id!r} leaves {folder}/"
+            problems.append(Problem(
+                "unsafe_path",
+                f"{s.csv.name} line {line}: id {file_id!r} is not a path inside {folder}/ "
+                "(absolute, or with '..'); the row is left out and nothing is read there.",
+                f"Give the file's name relative to {folder}/ on line {line}.",
+                id=file_id, path=where))
+            continue
         if folder_missing:
-            keep[row] = False
+            reasons[row] = f"missing_file: folder {folder}/ not found"
         elif not _has_file(folder, files, file_id):
-            keep[row] = False
+            reasons[row] = f"missing_file: no file {where}"
             if s.split == "train":
                 fix = f"Put the file in {folder}/ or delete line {line} from {s.csv.name}."
             else:
@@ -255,7 +277,8 @@ def _row_problems(s: _Split) -> tuple[list[Problem], pd.Series]:
         if s.split != "train":
             continue
         if label not in LABELS:
-            keep[row] = False
+            reasons[row] = (f"unknown_label: {label!r} is not one of the six classes "
+                            f"({', '.join(LABELS)})")
             problems.append(Problem(
                 "unknown_label",
                 f"{s.csv.name} line {line}: label {label!r} of {file_id!r} is not one of "
@@ -268,8 +291,8 @@ def _row_problems(s: _Split) -> tuple[list[Problem], pd.Series]:
             problems.append(Problem(
                 "unparsed_name",
                 f"{file_id!r} does not follow {{source}}_{{id5}}_{{emotion}}_{{intensity}}.wav: "
-                "its source, id and intensity are unknown and it forms a speaker group of its "
-                "own; the row is still used with its CSV label.",
+                "its source, id, intensity and speaker are unknown (in a speaker split it is a "
+                "speaker of its own); the row is still used with its CSV label.",
                 "Nothing, if the name is intended; otherwise rename the file and its row.",
                 id=file_id, path=where, severity="warning"))
         elif name.emotion != label:
@@ -279,6 +302,14 @@ def _row_problems(s: _Split) -> tuple[list[Problem], pd.Series]:
                 f"says {name.emotion!r}; the CSV label is used.",
                 f"Check the recording and correct line {line} of {s.csv.name} or the name.",
                 id=file_id, path=where, severity="warning"))
+        elif name.speaker is None:
+            problems.append(Problem(
+                "unknown_speaker",
+                f"{file_id!r}: source {name.source} id {name.file_id} is outside CREMA-D's ids "
+                f"(source 1: 0-7441) and RAVDESS's (source 2: 7442-8881), so its speaker is "
+                "unknown (in a speaker split it is a speaker of its own).",
+                "Nothing, if the file is intended; otherwise check its name.",
+                id=file_id, path=where, severity="warning"))
 
     for orphan in sorted(files - listed):
         problems.append(Problem(
@@ -286,23 +317,28 @@ def _row_problems(s: _Split) -> tuple[list[Problem], pd.Series]:
             f"{folder / orphan} has no row in {s.csv.name} and is not used.",
             f"Add a row for {orphan!r} to {s.csv.name}, or remove the file.",
             id=orphan, path=str(folder / orphan), severity="warning"))
-    return problems, pd.Series(keep, index=table.index, dtype=bool)
+    return problems, reasons
 
 
 def _frame(s: _Split, rows: pd.DataFrame) -> pd.DataFrame:
     folder = os.path.abspath(s.folder)
     ids = rows["id"].tolist()
     names = [parse_kaggle_name(i) for i in ids]
+    speakers = [speaker_of(n) for n in names]
     labels = rows["label"].tolist() if s.split == "train" else [None] * len(ids)
     return pd.DataFrame({
-        "path": pd.Series([os.path.join(folder, i) for i in ids], dtype=object),
+        # An unsafe id keeps its text as the path: it is reported, never joined and read.
+        "path": pd.Series([os.path.join(folder, i) if safe_id(i) else i for i in ids],
+                          dtype=object),
         "id": pd.Series(ids, dtype=object),
         "label": pd.Series(labels, dtype=object),
         "source": pd.array([n.source if n else None for n in names], dtype="Int64"),
         "file_id": pd.array([n.file_id if n else None for n in names], dtype="Int64"),
         "name_emotion": pd.Series([n.emotion if n else None for n in names], dtype=object),
         "intensity": pd.Series([n.intensity if n else None for n in names], dtype=object),
-        "group": pd.Series([group_of(i, n) for i, n in zip(ids, names)], dtype=object),
+        "speaker": pd.Series([p.speaker if p else None for p in speakers], dtype=object),
+        "gender": pd.Series([p.gender if p else None for p in speakers], dtype=object),
+        "corpus": pd.Series([p.corpus if p else None for p in speakers], dtype=object),
     }, columns=list(COLUMNS))
 
 
@@ -310,13 +346,19 @@ def _frame(s: _Split, rows: pd.DataFrame) -> pd.DataFrame:
 # Public API
 
 
-def load_kaggle(root: str | os.PathLike, split: str = "train") -> pd.DataFrame:
+def load_kaggle(root: str | os.PathLike, split: str = "train", *,
+                keep_invalid: bool = False) -> pd.DataFrame:
     """Index of one split, in CSV order, with the columns in :data:`COLUMNS`.
 
-    Rows that cannot be used are left out and counted in the log: no file, a label outside the
-    six (train), repeats of an id (the first row is kept). :func:`validate_kaggle` lists them.
+    By default rows that cannot be used are left out: no file, an id outside the split folder,
+    a label outside the six (train), repeats of an id (the first row is kept; none when the
+    repeats disagree on the label). They are counted in the log and in ``frame.attrs
+    ["left_out"]`` (``{reason kind: count}``), and :func:`validate_kaggle` lists them. With
+    ``keep_invalid=True`` every CSV row is returned, with an ``error`` column giving the reason
+    (None for usable rows): evaluation keeps each one as a row of its own.
+
     Raises FileNotFoundError when the root, the CSV or the folder is missing or no listed file
-    exists, ValueError when the CSV lacks its columns.
+    exists, ValueError when the CSV lacks its columns or has no rows.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -327,22 +369,32 @@ def load_kaggle(root: str | os.PathLike, split: str = "train") -> pd.DataFrame:
             f"{s.csv} not found.{_nested_hint(path, s.csv.name)} {_LAYOUT_HELP}")
     if s.table is None:
         raise ValueError(f"{s.problems[0].message} {s.problems[0].fix}")
-    if s.files is None:
+    if s.table.empty:
+        raise ValueError(f"{s.csv} has a header but no rows: there is nothing to "
+                         f"{'train on' if split == 'train' else 'predict'}. {_LAYOUT_HELP}")
+    if s.files is None and not keep_invalid:
         raise FileNotFoundError(f"{s.problems[-1].message} {_LAYOUT_HELP}")
-    problems, usable = _row_problems(s)
-    frame = _frame(s, s.table[usable])
-    if len(s.table) and frame.empty:
-        raise FileNotFoundError(
-            f"none of the {len(s.table)} rows of {s.csv} can be used (files missing from "
-            f"{s.folder}/ or labels outside the six). Run `ser inspect {path}` for the list. "
-            f"{_LAYOUT_HELP}")
-    left_out = len(s.table) - len(frame)
+    _, reasons = _row_problems(s)
+    usable = pd.Series([r is None for r in reasons], index=s.table.index)
+    left_out = pd.Series([r.split(":", 1)[0] for r in reasons if r is not None],
+                         dtype=object).value_counts().to_dict()
+    if keep_invalid:
+        frame = _frame(s, s.table)
+        frame["error"] = pd.Series(reasons, dtype=object)
+    else:
+        frame = _frame(s, s.table[usable])
+        if frame.empty:
+            raise FileNotFoundError(
+                f"none of the {len(s.table)} rows of {s.csv} can be used (files missing from "
+                f"{s.folder}/ or labels outside the six). Run `ser inspect {path}` for the list."
+                f" {_LAYOUT_HELP}")
+    frame.attrs["left_out"] = {str(k): int(v) for k, v in left_out.items()}
     if left_out:
-        kinds = pd.Series([p.kind for p in problems if p.severity == "error"]).value_counts()
-        detail = ", ".join(f"{k}: {v}" for k, v in kinds.items())
-        log.warning("%s: %d of %d rows left out (%s); run `ser inspect %s` for the list",
-                    s.csv, left_out, len(s.table), detail, path)
-    log.info("%s split: %d files from %s", split, len(frame), s.csv)
+        detail = ", ".join(f"{k}: {v}" for k, v in left_out.items())
+        log.warning("%s: %d of %d rows %s (%s); run `ser inspect %s` for the list",
+                    s.csv, sum(left_out.values()), len(s.table),
+                    "cannot be used" if keep_invalid else "left out", detail, path)
+    log.info("%s split: %d files from %s", split, int(usable.sum()), s.csv)
     return frame
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ser.data.speakers import ravdess_speaker
 from ser.labels import RAVDESS_EMOTIONS
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ INTENSITIES: dict[int, str] = {1: "normal", 2: "strong"}
 STATEMENTS: dict[int, str] = {1: "Kids are talking by the door", 2: "Dogs are sitting by the door"}
 COLUMNS: tuple[str, ...] = (
     "path", "actor", "gender", "emotion", "label", "intensity", "statement", "repetition",
-    "group", "statement_text",
+    "speaker", "statement_text",
 )
 
 _NAME_RE = re.compile(r"^" + "-".join([r"(\d{2})"] * 7) + r"\.wav$", re.IGNORECASE)
@@ -245,5 +246,5 @@ def _row(path: str, n: RavdessName) -> dict:
     return {
         "path": path, "actor": n.actor, "gender": n.gender, "emotion": n.emotion, "label": n.label,
         "intensity": n.intensity, "statement": n.statement, "repetition": n.repetition,
-        "group": f"actor{n.actor:02d}", "statement_text": n.statement_text,
+        "speaker": ravdess_speaker(n.actor).speaker, "statement_text": n.statement_text,
     }

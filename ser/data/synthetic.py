@@ -560,7 +560,7 @@ class SizeProfile:
 
 
 PROFILES = {
-    "tiny": SizeProfile(2, 1, 5, 6, (1, 2), (0.05, 0.2), (0.05, 0.2), (0.05, 0.2)),
+    "tiny": SizeProfile(6, 2, 5, 6, (1, 2), (0.05, 0.2), (0.05, 0.2), (0.05, 0.2)),
     "demo": SizeProfile(8, 4, 40, 30, (1, 2, 8, 11, 15, 22), (0.1, 0.35), (0.1, 0.3), (0.1, 0.3)),
     "full": SizeProfile(None, None, None, None, tuple(range(1, 25)), (0.2, 0.6), (0.6, 1.25),
                         (0.6, 1.25)),
@@ -570,11 +570,8 @@ PROFILES = {
 KAGGLE_TRAIN_COUNTS = {"bahagia": 1191, "jijik": 1117, "marah": 1190, "netral": 958, "sedih": 1192,
                        "takut": 1150}
 S2_FIRST_ID = 7442  # source 2 ids start here (DESIGN.md §2)
-_CREMA_ACTORS, _CREMA_PER_ACTOR, _CREMA_MISSING = 91, 82, 20
 # CREMA-D's ANG DIS FEA HAP NEU SAD, in its file order
 _CREMA_EMOTIONS = ("marah", "jijik", "takut", "bahagia", "netral", "sedih")
-_CREMA_SENTENCES = 12
-_CREMA_GRADED_SENTENCE = 1  # IEO, the one sentence recorded at three intensities
 
 
 @dataclass(frozen=True)
@@ -611,22 +608,21 @@ def kaggle_catalogue(seed: int) -> list[KaggleItem]:
     three intensities (82 files), 20 files missing overall, so ids 0..7441. Source 2 follows
     RAVDESS speech, 60 ids per actor from 7442 with calm and surprised left out (1,056 files).
     """
-    rng = np.random.default_rng(_seed_seq(seed, "indonesian", "catalogue"))
-    s1_gender = rng.random(_CREMA_ACTORS) < 48 / 91
-    s1: list[tuple[int, str, str, str, int]] = []
-    for actor in range(_CREMA_ACTORS):
-        for sentence in range(_CREMA_SENTENCES):
-            for label in _CREMA_EMOTIONS:
-                graded = sentence == _CREMA_GRADED_SENTENCE and label != "netral"
-                for word in ("tinggi", "rendah", "sedang") if graded else ("no_data",):
-                    s1.append((actor, "male" if s1_gender[actor] else "female", label, word,
-                               sentence))
-    missing = set(rng.choice(len(s1), _CREMA_MISSING, replace=False).tolist())
+    # Source 1 is CREMA-D's real file list, so the speaker and sex that ser.data.speakers
+    # derives from a synthetic name are the voice that speaks it (speaker splits work on it).
+    from ser.data.speakers import crema_files, crema_sex
+
+    levels = {"XX": "no_data", "LO": "rendah", "MD": "sedang", "HI": "tinggi"}
+    emotions = dict(zip(("ANG", "DIS", "FEA", "HAP", "NEU", "SAD"), _CREMA_EMOTIONS))
+    sentences = {code: i for i, code in enumerate(sorted(
+        {name.split("_")[1] for name in crema_files()}))}
     items = []
-    for file_id, (actor, gender, label, word, sentence) in enumerate(
-            x for i, x in enumerate(s1) if i not in missing):
-        items.append(KaggleItem(file_id, 1, f"s1_{actor + 1:03d}", gender, label, word,
-                                KAGGLE_INTENSITY_SCALE.get(word), sentence))
+    for file_id, name in enumerate(crema_files()):
+        actor, sentence, emotion, level = name[:-4].split("_")
+        word = levels.get(level, "no_data")
+        items.append(KaggleItem(file_id, 1, f"s1_{int(actor) - 1000:03d}",
+                                crema_sex()[int(actor)], emotions[emotion], word,
+                                KAGGLE_INTENSITY_SCALE.get(word), sentences[sentence]))
     words = {1: "sedang", 2: "tinggi"}
     for actor in range(1, 25):
         for pos, (emotion, intensity, statement, _rep) in enumerate(_ravdess_actor_files()):

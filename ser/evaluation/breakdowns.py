@@ -69,6 +69,20 @@ def failed(frame: pd.DataFrame) -> list[dict[str, str]]:
     return [{"path": str(p), "error": str(e)} for p, e in zip(rows["path"], rows["error"])]
 
 
+def failure_kinds(fails: list[dict[str, str]]) -> dict[str, int]:
+    """How many failed rows per kind of reason (``missing_file``, ``unknown_label``, audio
+    errors ...): the word before the first colon after the path, else ``other``."""
+    counts: dict[str, int] = {}
+    for fail in fails:
+        text = fail["error"]
+        if text.startswith(fail["path"]):
+            text = text[len(fail["path"]):].lstrip(": ")
+        head = text.split(":", 1)[0].strip()
+        kind = head if head and " " not in head and len(head) < 40 else "unreadable"
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def prediction_counts(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Per predicted label: how many files and their mean confidence (unlabelled test sets)."""
     rows = frame[_has(frame["pred"])]
@@ -84,9 +98,14 @@ def prediction_counts(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
 def metrics_of(frame: pd.DataFrame, by: tuple[str, ...], *, ravdess: bool) -> dict[str, Any]:
     """The whole metrics.json block of one predictions table."""
     metrics: dict[str, Any] = summary_of(frame)
-    metrics["n_files"] = int(len(frame))
     fails = failed(frame)
+    # Every input row is in the table: scored, failed (with its reason) or unscored by design
+    # (no label among the six: RAVDESS calm/surprised, an unlabelled test set).
+    metrics["n_rows"] = int(len(frame))
+    metrics["n_files"] = int(len(frame))  # earlier name of n_rows, kept for readers of old runs
+    metrics["n_scored"] = int(metrics["n"])
     metrics["n_failed"] = len(fails)
+    metrics["failed_reasons"] = failure_kinds(fails)
     metrics["failed"] = fails
     for column in by:
         metrics[f"per_{column}"] = breakdown(frame, column)

@@ -72,7 +72,14 @@ def render(r: ReportInput) -> str:
             f"- data: `{r.data_root}` ({r.dataset})"]
     if r.actors:
         out.append(f"- actors: {', '.join(f'{a:02d}' for a in r.actors)}")
-    out.append(f"- files: {m['n_files']}, scored: {m['n']}, failed: {m['n_failed']}")
+    if m.get("split"):
+        out.append(f"- split: {m['split']} " + {
+            "test": "(the run's held-out test split)",
+            "val": "(the run's validation split, which selected the checkpoint: optimistic)",
+            "all": "(every labelled file: includes training files, optimistic)"}.get(m["split"], ""))
+    reasons = ", ".join(f"{k}: {v}" for k, v in (m.get("failed_reasons") or {}).items())
+    out.append(f"- rows: {m.get('n_rows', m['n_files'])} (every input row), scored: {m['n']}, "
+               f"failed: {m['n_failed']}" + (f" ({reasons})" if reasons else ""))
     out += [f"- {note}" for note in r.notes]
     out.append("")
     if "leakage" in m:
@@ -125,8 +132,9 @@ def render(r: ReportInput) -> str:
     if r.in_domain:
         out.append(f"- The backbone `{r.backbone}` was trained on RAVDESS (see the warning above).")
     out.append(f"- {KAGGLE_CONTAINS_RAVDESS}")
-    out.append("- UA is the mean recall over the classes present; WA is plain accuracy; "
-               "failed files and emotions without a class are left out of both.")
+    out.append("- UA is the mean recall over the classes present in the truth (an absent "
+               "class has no recall and is not averaged in); WA is plain accuracy; failed rows "
+               "and emotions without a class are left out of both (see `ser.metrics`).")
     return "\n".join(out) + "\n"
 
 

@@ -107,23 +107,37 @@ def _file_results(data: EvalSet, results: list[Result]) -> list[FileResult]:
             for r in results]
 
 
-def predict_clean(recognizer: EmotionRecognizer, data: EvalSet, cfg: DictConfig) -> list[FileResult]:
-    """Every file, with the first ``print_rows`` table lines and a progress bar."""
+def unusable(data: EvalSet) -> dict[int, Result]:
+    """Rows that cannot be predicted (known before reading audio), as failed results."""
+    errors = data.frame["error"] if "error" in data.frame.columns else pd.Series(dtype=object)
     paths = data.frame["path"].tolist()
+    return {i: Result(i, paths[i], error=f"{paths[i]}: {e}")
+            for i, e in errors.items() if isinstance(e, str) and e}
+
+
+def predict_clean(recognizer: EmotionRecognizer, data: EvalSet, cfg: DictConfig) -> list[FileResult]:
+    """Every row, with the first ``print_rows`` table lines and a progress bar; rows that
+    cannot be used keep their reason and are not read."""
+    bad = unusable(data)
+    todo = [i for i in range(len(data.frame)) if i not in bad]
+    paths = [data.frame["path"].iloc[i] for i in todo]
     shown = int(cfg.get("print_rows") or 0)
     progress = cfg.get("progress")
     bar = tqdm(total=len(paths), unit="file", file=sys.stderr, dynamic_ncols=True,
                disable=progress is False or (progress is None and not sys.stderr.isatty()))
-    raw: list[Result] = []
+    raw: list[Result] = list(bad.values())
+    bar.update(len(bad))
     with bar:
         for result in recognizer.predict_many(paths, batch_size=cfg.batch_size,
                                               num_workers=cfg.get("num_workers")):
+            result = Result(todo[result.index], result.source, result.prediction, result.error)
             raw.append(result)
             if len(raw) <= shown:
                 bar.write(table_line(_file_results(data, [result])[0]), file=sys.stdout)
             bar.update(1)
     if len(raw) > shown > 0:
         print(f"... ({len(raw) - shown} more rows in predictions.csv)")
+    raw.sort(key=lambda r: r.index)
     return _file_results(data, raw)
 
 
@@ -133,11 +147,14 @@ def predict_noisy(recognizer: EmotionRecognizer, data: EvalSet, snr_db: float, s
     the file's position and the SNR, so reruns give the same numbers."""
     paths = data.frame["path"].tolist()
     rate = recognizer.sampling_rate
-    out: list[Result] = []
+    bad = unusable(data)
+    out: list[Result] = list(bad.values())
     for start in range(0, len(paths), NOISE_CHUNK):
         items: list[tuple[np.ndarray, int]] = []
         where: list[int] = []
         for index in range(start, min(start + NOISE_CHUNK, len(paths))):
+            if index in bad:
+                continue
             try:
                 clip = load_audio(paths[index], target_sr=rate)
             except AudioError as exc:
@@ -182,6 +199,10 @@ def draw_figures(data: EvalSet, table: pd.DataFrame, metrics: dict[str, Any],
     return made
 
 
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "n/a"
+
+
 def write_submission(table: pd.DataFrame, path: Path) -> Path:
     """``id,label`` in test.csv order; a failed file keeps its id with an empty label."""
     pd.DataFrame({"id": table["id"], "label": table["pred"].fillna("")}).to_csv(path, index=False)
@@ -220,6 +241,8 @@ def evaluate(cfg: DictConfig) -> Evaluation:
     metrics.update(dataset=data.name, model_path=model_path, backbone=backbone)
     if data.actors:
         metrics["actors"] = list(data.actors)
+    if data.split:
+        metrics["split"] = data.split
 
     figures = draw_figures(data, table, metrics, out_dir / "figures")
     noise_rows: list[dict[str, Any]] = []
@@ -237,14 +260,15 @@ def evaluate(cfg: DictConfig) -> Evaluation:
     metrics = nan_to_none(metrics)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
 
-    exit_code = 0
+    exit_code = 1 if metrics["n_failed"] else 0
     if data.name == "kaggle_test":
         sub = write_submission(table, out_dir / "submission.csv")
         print(f"submission: {sub}")
-        if metrics["n_failed"]:
-            exit_code = 1
-            log.error("%d test files could not be predicted; their rows in %s have an empty "
-                      "label (listed in report.md)", metrics["n_failed"], sub)
+    if metrics["n_failed"]:
+        log.error("%d of %d rows could not be used (%s); they are rows with the reason in "
+                  "predictions.csv and listed in report.md; exit status 1",
+                  metrics["n_failed"], metrics["n_rows"],
+                  ", ".join(f"{k}: {v}" for k, v in metrics["failed_reasons"].items()))
     report = write_report(ReportInput(
         dataset=data.name, model_path=model_path, model_kind=model_kind(model_path),
         backbone=backbone, backbone_source=backbone_source, data_root=str(data.root),
@@ -263,8 +287,14 @@ def evaluate(cfg: DictConfig) -> Evaluation:
         log.warning("evaluation logs to W&B only; logger entries %s are ignored", unknown)
 
     print(summary(results))
+    print(f"{data.name}{' (' + data.split + ' split)' if data.split else ''}: "
+          f"rows {metrics['n_rows']}, scored {metrics['n_scored']}, failed {metrics['n_failed']}")
     if metrics["n"]:
         print(f"{data.name}: n={metrics['n']} WA={metrics['accuracy']:.3f} "
-              f"UA={metrics['ua']:.3f} macro-F1={metrics['macro_f1']:.3f}")
+              f"UA={metrics['ua']:.3f} macro-F1={metrics['macro_f1']:.3f}"
+              + ("  [in-domain: the backbone was trained on RAVDESS]" if in_domain else ""))
+        if leakage and leakage.get("overlap"):
+            print(f"{data.name}: {leakage['overlap']} clips found in the training data; clean "
+                  f"part n={leakage.get('clean_n')} UA={_fmt(leakage.get('clean_ua'))}")
     print(f"report: {report}")
     return Evaluation(out_dir, report, metrics, table, exit_code)
