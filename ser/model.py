@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 HF_CONFIG_KEY = "hf_config"
 HF_FEATURE_EXTRACTOR_KEY = "hf_feature_extractor"
 BEST_KEY = "ser_best_monitored"  # checkpoint entry: the best monitored value so far
+_SCORES = {"train": "train_scores", "val": "val_scores", "test": "test_scores"}  # stage -> metric key
 
 
 def gather_from_ranks(items: list[Any]) -> list[Any]:
@@ -76,7 +77,8 @@ class EmotionClassifier(L.LightningModule):
             self.model.gradient_checkpointing_enable()
         self.register_buffer("class_weight", torch.ones(len(LABELS)), persistent=False)
         # One metric object per stage; the figures come from ser.metrics (one definition).
-        self.scores = nn.ModuleDict({stage: EmotionScores() for stage in ("train", "val", "test")})
+        # (ModuleDict keys cannot be "train": nn.Module has a train() method.)
+        self.scores = nn.ModuleDict({_SCORES[stage]: EmotionScores() for stage in _SCORES})
         # The best value of ``monitor`` over the run's validation epochs (``<monitor>_best``),
         # kept in checkpoints so a resumed run still knows the epochs before the resume.
         self.best_monitored: float | None = None
@@ -179,7 +181,7 @@ class EmotionClassifier(L.LightningModule):
         if out is None:
             return None
         loss, logits, labels = out
-        self.scores["train"].update(logits, labels)
+        self.scores[_SCORES["train"]].update(logits, labels)
         n = int(labels.numel())
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n,
                  sync_dist=True)
@@ -195,7 +197,7 @@ class EmotionClassifier(L.LightningModule):
         if out is None:
             return
         loss, logits, labels = out
-        self.scores[stage].update(logits, labels)
+        self.scores[_SCORES[stage]].update(logits, labels)
         n = int((labels != IGNORE).sum())
         self.log(f"{self._stage_key(stage)}/loss", loss, on_epoch=True, prog_bar=stage == "val",
                  batch_size=max(n, 1), sync_dist=True)
@@ -222,7 +224,7 @@ class EmotionClassifier(L.LightningModule):
         """Log ``<name>/acc, ua, f1, recall_<label>`` for the epoch and reset the stage's metric.
         The confusion matrix is synced across ranks by torchmetrics, so every rank logs the same
         values (sync_dist only averages equal numbers)."""
-        metric = self.scores[stage]
+        metric = self.scores[_SCORES[stage]]
         prefix = self._stage_key(stage)
         values = {f"{prefix}/{k}": v for k, v in metric.scores().items()}
         self.last_confusion[prefix] = metric.compute().cpu()

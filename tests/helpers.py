@@ -23,6 +23,21 @@ class InterruptAfterEpochs(L.Callback):
             trainer.should_stop = True
 
 
+class KillAfterEpochs(L.Callback):
+    """SIGKILLs its own process as epoch ``epochs`` (0-based) starts, i.e. once ``epochs``
+    epochs and their checkpoints are done (as ``kill -9`` or an out-of-memory kill would)."""
+
+    def __init__(self, epochs: int = 1) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch >= self.epochs:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 def compose_config(name: str, out_dir: Path, overrides: list[str]) -> DictConfig:
     """The real config, composed as the entry point would, with every output under ``out_dir``."""
     register_resolvers()

@@ -28,6 +28,10 @@ def overrides_for(corpora: dict[str, Path], *extra: str) -> list[str]:
         "model.backbone=tiny",
         "trainer.accelerator=cpu",
         "synthetic_data=null",
+        # The tiny corpora have 7 speakers and 30 clips: larger held-out shares, so that a
+        # speaker-disjoint validation and test split exist at all.
+        "data.val_fraction=0.25",
+        "data.test_fraction=0.25",
         *extra,
     ]
 
@@ -94,9 +98,84 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tiny_corpora, tmp_path):
     _, resumed = short_run(tiny_corpora, tmp_path / "resumed", f"ckpt_path={last}")
     # The resumed job continues the interrupted run's folder.
     assert Path(resumed["model"]) == first / "model"
-    assert resumed["validation"]["confusion"] == straight["validation"]["confusion"]
-    assert resumed["validation"]["ua"] == pytest.approx(straight["validation"]["ua"])
+    for block in ("validation", "test"):
+        assert resumed[block]["confusion"] == straight[block]["confusion"]
+        assert resumed[block]["ua"] == pytest.approx(straight[block]["ua"])
     assert resumed["val_ua_best"] == pytest.approx(straight["val_ua_best"])
+
+
+def _validation_per_epoch(run: Path) -> dict[int, float]:
+    """``val/ua`` per epoch from the run's CSV log (Lightning's CSVLogger)."""
+    import pandas as pd
+
+    logs = pd.concat([pd.read_csv(p) for p in sorted(run.glob("csv/version_*/metrics.csv"))])
+    rows = logs.dropna(subset=["val/ua"])
+    return {int(e): float(v) for e, v in zip(rows["epoch"], rows["val/ua"])}
+
+
+@pytest.mark.slow
+def test_train_returns_the_best_epoch_and_reports_validation_and_test_apart(
+        tiny_corpora, tmp_path, capsys):
+    cfg = compose_config("train", tmp_path, overrides_for(
+        tiny_corpora, "model=tiny", "logger=csv", "trainer.max_epochs=4", "data.batch_size=4",
+        "model.optimizer.lr=3e-3"))
+    value, metrics = train(cfg)
+    per_epoch = _validation_per_epoch(run_dir(tmp_path))
+    assert sorted(per_epoch) == [0, 1, 2, 3]
+    assert value == pytest.approx(max(per_epoch.values()))  # the best epoch, not the last
+    assert metrics["best_value"] == metrics["val_ua_best"] == pytest.approx(value)
+    best_epoch = max(per_epoch, key=per_epoch.get)
+    assert Path(metrics["best_checkpoint"]).name.startswith(f"best-epoch{best_epoch:02d}-val_ua=")
+    # validation re-scored with the best weights gives the value the checkpoint was chosen on
+    assert metrics["validation"]["ua"] == pytest.approx(value, abs=1e-6)
+    split = metrics["split"]
+    assert split["speaker_disjoint"] and split["kind"] == "speaker"
+    assert metrics["test"]["n"] == split["splits"]["test"]["clips"] > 0
+    assert metrics["validation"]["n"] == split["splits"]["val"]["clips"] > 0
+    out = capsys.readouterr().out
+    assert "validation split (speaker split" in out and "test split, held out" in out
+    assert set(metrics["skipped"]) >= {"train", "val", "test"}
+    assert not any(metrics["skipped"].values())  # every clip of the tiny corpora reads
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_at_the_epoch_it_was_killed_in(tiny_corpora, tmp_path):
+    """kill -9 after epoch 2 of 4; the resume restarts at epoch 2 (not at the best epoch) and
+    keeps the best value of the epochs before the kill."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(repo / "tests"), os.environ.get("PYTHONPATH", "")]))
+    common = [sys.executable, "train.py", *overrides_for(tiny_corpora), "model=tiny",
+              "logger=csv", "trainer.max_epochs=4", "data.batch_size=4", "model.optimizer.lr=3e-3",
+              f"paths.log_dir={tmp_path / 'logs'}", "seed=1"]
+    killed = subprocess.run(
+        [*common, "+callbacks.kill._target_=helpers.KillAfterEpochs", "+callbacks.kill.epochs=2"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert len(runs) == 1
+    run = runs[0]
+    last = run / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=False, map_location="cpu")
+    assert state["epoch"] == 1  # the second epoch's end: at most one epoch is lost
+    before = _validation_per_epoch(run)
+    resumed = subprocess.run([*common, f"ckpt_path={last}"], cwd=repo, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert list((tmp_path / "logs" / "train" / "runs").iterdir()) == [run]  # no stray folder
+    after = _validation_per_epoch(run)
+    assert sorted(after) == [0, 1, 2, 3]
+    import pandas as pd
+
+    resumed_log = pd.read_csv(run / "csv" / "version_1" / "metrics.csv").dropna(subset=["val/ua"])
+    assert sorted(resumed_log["epoch"].astype(int)) == [2, 3]  # restarted at epoch 2, not 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["best_value"] == pytest.approx(max(after.values()))
+    assert max(after.values()) >= max(before.values())
 
 
 @pytest.mark.slow
