@@ -121,6 +121,7 @@ def test_a_broken_file_is_reported_and_the_rest_evaluated(ravdess_run):
     assert result.metrics["failed"][0]["path"] == str(broken)
     report = result.report.read_text()
     assert "## Failed files (1)" in report and str(broken) in report
+    assert result.exit_code == 1  # every dataset exits 1 when a row failed
 
 
 def test_every_figure_is_a_png_linked_from_the_report(ravdess_run):
@@ -187,27 +188,57 @@ def test_in_domain_warning_at_the_top_when_the_backbone_is_listed(models, tiny_c
 # -- Indonesian and the Kaggle test set --------------------------------------------------------
 
 
-def test_indonesian_uses_the_validation_split_of_the_run(models, tiny_corpora, tmp_path):
+def test_indonesian_uses_the_test_split_of_the_run(models, tiny_corpora, tmp_path):
     train = pd.read_csv(tiny_corpora["indonesian"] / "train.csv")
-    val = train["id"].iloc[::3].tolist()
-    pd.DataFrame({"file": train["id"], "split": ["val" if i in val else "train"
-                                                 for i in train["id"]]}).to_csv(
+    val, test = train["id"].iloc[::3].tolist(), train["id"].iloc[1::3].tolist()
+    pd.DataFrame({"file": train["id"], "split": ["val" if i in val else "test" if i in test
+                                                 else "train" for i in train["id"]]}).to_csv(
         models["run"] / "split.csv", index=False)
+    common = [f"model_path={models['folder']}", f"dataset.root={tiny_corpora['indonesian']}"]
     try:
-        result = run_eval(tmp_path / "val", ["dataset=indonesian",
-                                             f"model_path={models['folder']}",
-                                             f"dataset.root={tiny_corpora['indonesian']}"])
-        every = run_eval(tmp_path / "all", ["dataset=indonesian", "dataset.split=all",
-                                            f"model_path={models['folder']}",
-                                            f"dataset.root={tiny_corpora['indonesian']}"])
+        result = run_eval(tmp_path / "test", ["dataset=indonesian", *common])
+        on_val = run_eval(tmp_path / "val", ["dataset=indonesian", "dataset.split=val", *common])
+        every = run_eval(tmp_path / "all", ["dataset=indonesian", "dataset.split=all", *common])
     finally:
         (models["run"] / "split.csv").unlink()
-    assert sorted(result.predictions["id"]) == sorted(val)
-    assert result.metrics["n"] == len(val)
-    assert "validation split of" in result.report.read_text()
+    assert sorted(result.predictions["id"]) == sorted(test)
+    assert result.metrics["n"] == len(test) and result.metrics["split"] == "test"
+    assert "test split of" in result.report.read_text()
+    assert sorted(on_val.predictions["id"]) == sorted(val)
+    assert "selected the checkpoint" in on_val.report.read_text()
     assert every.metrics["n"] == len(train)
     assert set(result.metrics["per_intensity"]) and set(result.metrics["per_source"])
     assert (result.out_dir / "figures" / "accuracy_by_source.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_bad_csv_rows_keep_their_row_with_the_reason_and_exit_1(models, tiny_corpora, tmp_path):
+    """Labels outside the six, missing files, conflicting duplicate ids, a path outside the
+    folder: every CSV row is a row of predictions.csv, counted, and the command exits 1."""
+    root = tmp_path / "indonesian"
+    shutil.copytree(tiny_corpora["indonesian"], root)
+    table = pd.read_csv(root / "train.csv", dtype=str)
+    good = table["id"].tolist()
+    extra = pd.DataFrame({"id": [good[0], good[1], "1_09999_marah_sedang.wav", "../test.csv",
+                                 "/etc/passwd", good[2]],
+                          "label": ["senang", "marah", "marah", "sedih", "sedih",
+                                    "jijik" if table["label"][2] != "jijik" else "sedih"]})
+    table.loc[0, "label"] = "senang"  # a label outside the six
+    pd.concat([table, extra.iloc[2:]], ignore_index=True).to_csv(root / "train.csv", index=False)
+    n_rows = len(table) + 4
+    result = run_eval(tmp_path / "out", ["dataset=indonesian", "dataset.split=all",
+                                         f"model_path={models['folder']}", f"dataset.root={root}"])
+    csv = pd.read_csv(result.out_dir / "predictions.csv", keep_default_na=False)
+    assert len(csv) == n_rows
+    m = result.metrics
+    assert m["n_rows"] == n_rows and m["n_failed"] == 6 and m["n_scored"] == n_rows - 6
+    assert m["failed_reasons"] == {"duplicate_id": 2, "unknown_label": 1, "missing_file": 1,
+                                   "unsafe_path": 2}
+    failed = csv[csv["error"] != ""]
+    assert (failed["pred"] == "").all()
+    assert result.exit_code == 1
+    report = result.report.read_text()
+    assert f"rows: {n_rows} (every input row), scored: {n_rows - 6}, failed: 6" in report
+    assert "passwd" in report and "unsafe_path" in report
 
 
 def test_kaggle_submission_has_every_test_id_once_in_order(models, tiny_corpora, tmp_path):
