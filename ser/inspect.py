@@ -297,10 +297,25 @@ def _inspect_kaggle(root: Path, report: InspectReport) -> dict[str, int] | None:
                 frame["intensity"], KAGGLE_INTENSITIES)
             part.tables["files per source (from names)"] = _ordered_counts(
                 (None if _isna(v) else f"source {int(v)}" for v in frame["source"]), ())
+            part.tables.update(speaker_tables(frame))
         part.audio, audio_problems = summarise_audio(frame["path"].tolist())
         report.problems.extend(audio_problems)
         report.parts.append(part)
     return class_counts
+
+
+def speaker_tables(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Clips per original corpus, per sex and per speaker (exact: ser.data.speakers), the
+    numbers a speaker-disjoint split is drawn from."""
+    corpus = frame["corpus"].fillna("unknown speaker")
+    speakers = frame.groupby(corpus)["speaker"].nunique()
+    return {
+        "files per corpus (speakers)": {f"{name} ({int(speakers.get(name, 0))} speakers)": int(n)
+                                        for name, n in corpus.value_counts().sort_index().items()},
+        "files per speaker sex": _ordered_counts(frame["gender"], ("female", "male")),
+        "files per speaker": {str(k): int(v) for k, v in
+                              frame["speaker"].fillna("unknown").value_counts().sort_index().items()},
+    }
 
 
 def _csv_rows(csv: Path) -> int:

@@ -188,3 +188,36 @@ def test_optuna_search_config_composes(tmp_path: Path) -> None:
     assert sweeper.direction == "maximize" and cfg.optimized_metric == "val/ua"
     assert {"model.optimizer.lr", "model.head_lr"} <= set(sweeper.params)
     assert cfg.hydra.callbacks.sweep_summary._target_ == "ser.sweeps.SweepSummaryCallback"
+
+
+@pytest.mark.slow
+def test_optuna_and_the_summary_name_the_same_best_trial(tiny_corpora, tmp_path: Path) -> None:
+    """train() returns the run's best validation value, the one summary.csv ranks by, so the
+    sweeper's best trial and the summary's best job are the same."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "train.py", "hparams_search=optuna", "experiment=demo",
+         "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=3",
+         "trainer.max_epochs=3", "debug=limit", f"data.root={tiny_corpora['indonesian']}",
+         "synthetic_data=null", f"extra_test.ravdess.root={tiny_corpora['ravdess']}", "logger=none", f"paths.log_dir={tmp_path}",
+         "data.num_workers=0", "data.val_fraction=0.25", "data.test_fraction=0.25"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep = next((tmp_path / "debug" / "multiruns").iterdir())
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    summary = pd.read_csv(sweep / "summary.csv")
+    assert summary["val_ua_best"].iloc[0] == pytest.approx(best["best_value"])
+    top = json.loads((sweep / str(summary["job"].iloc[0]) / "metrics.json").read_text())
+    assert top["best_value"] == pytest.approx(best["best_value"])
+    job_overrides = yaml.safe_load(
+        (sweep / str(summary["job"].iloc[0]) / ".hydra" / "overrides.yaml").read_text())
+    for key, value in best["best_params"].items():
+        assert f"{key}={value}" in job_overrides  # Optuna's best trial is the summary's top job
