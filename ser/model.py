@@ -25,6 +25,7 @@ from torchmetrics.classification import (
 from transformers import PreTrainedModel
 
 from ser.backbones import load_backbone, load_feature_extractor, uses_attention_mask
+from ser.checksums import write_checksums
 from ser.labels import LABELS
 from ser.preprocessing import normalize_waveforms
 
@@ -296,5 +297,6 @@ class EmotionClassifier(L.LightningModule):
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory, safe_serialization=True)
         self.feature_extractor.save_pretrained(directory)
+        write_checksums(directory)  # loading verifies the weights against it (ser.checksums)
         log.info("exported the model to %s", directory)
         return directory
