@@ -169,6 +169,7 @@ def _run_job(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
     }
     for name, node in (cfg.get("extra_test") or {}).items():
         extra = instantiate(node)
+        extra.report_name = name  # its own W&B panel (ser.callbacks.report_key)
         trainer.test(model, datamodule=extra, ckpt_path=None)
         metrics[name] = evaluation_summary(model)
 
