@@ -8,10 +8,12 @@ soxr resamples (torchaudio's CPU wheel is not available here, see DESIGN.md §3)
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import re
+import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Union
 
 import numpy as np
@@ -39,7 +41,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 class AudioError(Exception):
     """A file that cannot be used, with the file's name, the reason and a short machine kind.
 
-    ``kind`` is one of: missing, empty, not_audio, truncated, too_short, non_finite, bad_slice.
+    ``kind`` is one of: missing, unreadable, empty, not_audio, truncated, too_short, non_finite,
+    bad_slice.
     """
 
     def __init__(self, path: str, reason: str, kind: str) -> None:
@@ -59,6 +62,8 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
+    # Set when the file holds less than its header declares (see truncation_warning).
+    warning: str | None = None
 
     @property
     def duration(self) -> float:
@@ -85,15 +90,10 @@ def _sniff_format(head: bytes) -> str | None:
 def _open(source: AudioSource, name: str) -> sf.SoundFile:
     """Open for reading, turning every failure into an :class:`AudioError` with its cause."""
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise AudioError(name, "file not found", "missing")
-        if not path.is_file():
-            raise AudioError(name, "not a regular file", "not_audio")
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(16)
-        target: str | BinaryIO = str(path)
+        # An open descriptor, not the name: libsndfile refuses long names, and the OS's own
+        # refusal (permission, I/O) is then reported as what it is (see open_readable).
+        fd, size, head = open_readable(source, name)
+        target: int | BinaryIO = fd
     else:
         data = source if isinstance(source, bytes) else source.read()
         size = len(data)
@@ -102,7 +102,7 @@ def _open(source: AudioSource, name: str) -> sf.SoundFile:
     if size == 0:
         raise AudioError(name, "empty file (0 bytes)", "empty")
     try:
-        return sf.SoundFile(target)
+        return sf.SoundFile(target)  # with a descriptor: libsndfile closes it on failure too
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         fmt = _sniff_format(head)
         if fmt is None:
@@ -116,6 +116,56 @@ def _open(source: AudioSource, name: str) -> sf.SoundFile:
         ) from exc
 
 
+def open_readable(source: str | os.PathLike, name: str) -> tuple[int, int, bytes]:
+    """``(descriptor, size, first 16 bytes)`` of a regular file, or an AudioError that says why
+    the operating system refused it (missing, dangling link, permission, path too long, I/O).
+
+    O_NONBLOCK: opening a FIFO named like a clip must fail at once, not wait for a writer.
+    """
+    path = os.fspath(source)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _os_refusal(path, name, exc) from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise AudioError(name, "not a regular file", "not_audio")
+        if info.st_size == 0:
+            raise AudioError(name, "empty file (0 bytes)", "empty")
+        try:
+            head = os.pread(fd, 16, 0)
+        except OSError as exc:
+            raise AudioError(name, f"cannot be read: {_strerror(exc)}", "unreadable") from exc
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info.st_size, head
+
+
+def _strerror(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def _os_refusal(path: str, name: str, exc: OSError) -> AudioError:
+    if exc.errno == errno.ENOENT:
+        if os.path.islink(path):
+            return AudioError(name, f"broken symbolic link (its target {os.readlink(path)} does "
+                                    "not exist)", "missing")
+        return AudioError(name, "file not found", "missing")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return AudioError(name, "permission denied: this user may not read the file or one of "
+                                "its folders", "unreadable")
+    if exc.errno == errno.ENAMETOOLONG:
+        return AudioError(name, f"path too long for the operating system ({len(os.fsencode(path))}"
+                                " bytes, or a part of it over 255)", "unreadable")
+    if exc.errno == errno.ENOTDIR:
+        return AudioError(name, "a part of the path is a file, not a folder", "missing")
+    if exc.errno == errno.ELOOP:
+        return AudioError(name, "symbolic link loop", "unreadable")
+    return AudioError(name, f"cannot be opened: {_strerror(exc)}", "unreadable")
+
+
 def _libsndfile_reason(exc: Exception) -> str:
     text = str(exc)
     # LibsndfileError reads "Error opening '<path>': <reason>"; the path is already in the message.
@@ -126,7 +176,31 @@ def audio_info(source: AudioSource, *, name: str | None = None) -> AudioInfo:
     """Format, rate, channels and length from the header, with the same errors as load_audio."""
     label = _name_of(source, name)
     with _open(source, label) as snd:
-        return AudioInfo(label, snd.format, snd.subtype, snd.samplerate, snd.channels, snd.frames)
+        return AudioInfo(label, snd.format, snd.subtype, snd.samplerate, snd.channels, snd.frames,
+                         truncation_warning(snd))
+
+
+# libsndfile's header log: "data : 68800 (should be 34400)" when a WAV (or AIFF SSND) chunk
+# declares more bytes than the file holds; libsndfile then reads what is there, in silence.
+_CUT_CHUNK = re.compile(r"^(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# Sizes that writers put in a header they could not finish (streaming): not a sign of a cut.
+_PLACEHOLDER_SIZES = (0, 0xFFFFFFFF, 0xFFFFFFFF - 8)
+
+
+def truncation_warning(snd: sf.SoundFile) -> str | None:
+    """Why a readable file is not whole: its data chunk is cut short of what the header declares
+    (a copy or download stopped early). The part that is there decodes; the caller must say the
+    result covers only that part. None for a whole file."""
+    found = _CUT_CHUNK.search(snd.extra_info or "")
+    if found is None or not snd.samplerate:
+        return None
+    declared, present = int(found.group(2)), int(found.group(3))
+    if declared in _PLACEHOLDER_SIZES or declared <= present or present <= 0:
+        return None
+    held = snd.frames / snd.samplerate
+    return (f"truncated: the header declares {held * declared / present:.2f} s of audio, the "
+            f"file holds {held:.2f} s ({present} of {declared} data bytes); only that part was "
+            "used")
 
 
 def load_audio(

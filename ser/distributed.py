@@ -5,8 +5,8 @@ Lightning starts ranks 1..N-1 of a single node by rerunning the command line
 line is the whole sweep (``-m model.optimizer.lr=1e-5,3e-5``): every child would start a sweep
 of its own, write a second sweep folder, and with a sampling sweeper (Optuna) join the parent's
 job with other hyperparameters. :class:`HydraJobDDPStrategy` keeps Lightning's launcher and
-only changes what it sees while it starts the children: the current job's own overrides, and
-the job's folder as the run folder. Under SLURM or torchrun the processes are created outside
+only changes what it sees while it starts the children: the current job's own overrides, RUN
+mode (whatever the config's ``hydra.mode`` says), and the job's folder as the run folder. Under SLURM or torchrun the processes are created outside
 Lightning and nothing here applies.
 """
 
@@ -32,7 +32,9 @@ def current_job_command_line() -> Iterator[None]:
         return
     hydra_cfg = HydraConfig.get()
     saved_argv, saved_run_dir = sys.argv, hydra_cfg.run.dir
-    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    # hydra.mode=RUN last: a config may set hydra.mode: MULTIRUN itself (hparams_search=optuna
+    # does), and a child started from it would run the sweep again, not the job.
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task, "hydra.mode=RUN"]
     with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
     try:

@@ -18,6 +18,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from ser.backbones import load_backbone, load_feature_extractor, uses_attention_mask
+from ser.checksums import write_checksums
 from ser.labels import LABELS
 from ser.metrics import IGNORE, EmotionScores
 from ser.preprocessing import normalize_waveforms
@@ -85,6 +86,7 @@ class EmotionClassifier(L.LightningModule):
         # Name of the set the next test pass runs on: its logs are ``<name>/ua`` etc. Training
         # sets ``val_best`` (validation split, best checkpoint), ``test``, and extra sets' names.
         self.test_set_name = "test"
+        self.test_set_frame: Any = None  # its rows, when the loader's data module can't say
         # Filled at the end of each validation / test epoch for callbacks and users.
         self.last_confusion: dict[str, torch.Tensor] = {}
         # Per-clip results of the last test pass (metrics.json, the W&B report); validation
@@ -306,5 +308,6 @@ class EmotionClassifier(L.LightningModule):
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory, safe_serialization=True)
         self.feature_extractor.save_pretrained(directory)
+        write_checksums(directory)  # loading verifies the weights against it (ser.checksums)
         log.info("exported the model to %s", directory)
         return directory

@@ -80,9 +80,11 @@ def evaluation_summary(module: L.LightningModule) -> dict[str, Any]:
 
 
 def test_on(trainer: L.Trainer, model: L.LightningModule, name: str, ckpt_path: str | None,
-            **data: Any) -> dict[str, Any]:
-    """One test pass of the best weights over one set; its logs are ``<name>/ua`` etc."""
+            frame: Any = None, **data: Any) -> dict[str, Any]:
+    """One test pass of the best weights over one set; its logs are ``<name>/ua`` etc., its W&B
+    report panel ``<name>_best`` (ser.callbacks)."""
     model.test_set_name = name
+    model.test_set_frame = frame
     trainer.test(model, ckpt_path=ckpt_path, weights_only=False, **data)
     summary = evaluation_summary(model)
     skipped = model.skipped_counts().get(name, 0)
@@ -198,6 +200,7 @@ def _run_job(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
     if hasattr(datamodule, "val_dataloader"):
         datamodule.setup("fit")
         metrics["validation"] = test_on(trainer, model, "val_best", ckpt,
+                                        frame=datamodule.val_frame,
                                         dataloaders=datamodule.val_dataloader())
     test_frame = getattr(datamodule, "test_frame", None)
     if test_frame is not None and len(test_frame):

@@ -14,7 +14,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, open_dict, read_write
 
 from ser.config import CONFIG_DIR, register_resolvers
 
@@ -50,11 +50,48 @@ def test_ddp_children_rerun_the_current_job_not_the_whole_sweep(tmp_path: Path, 
         command, _ = _hydra_subprocess_cmd(local_rank=1)  # Lightning's own command builder
 
     # (the head is the interpreter and script, or `-m module` under `python -m pytest`)
-    assert command[-5:-3] == ["experiment=demo", "model.optimizer.lr=0.002"]
+    assert command[-6:-3] == ["experiment=demo", "model.optimizer.lr=0.002", "hydra.mode=RUN"]
     assert "model.optimizer.lr=0.001,0.002" not in command and command.count("-m") <= 1
     assert f'hydra.run.dir="{cfg.hydra.runtime.output_dir}"' in command
     assert sys.argv == sweep_argv  # put back for Hydra and everything after
     assert HydraConfig.get().run.dir == cfg.hydra.run.dir
+
+
+def test_ddp_children_run_one_job_even_when_the_config_sets_multirun(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """hparams_search=optuna sets ``hydra.mode: MULTIRUN`` in the config itself, so the child's
+    command line (made of the job's overrides) would start a sweep again. Hydra, given the
+    exact child command line, must resolve RUN mode; without the fix it resolves MULTIRUN."""
+    from lightning.fabric.strategies.launchers.subprocess_script import _hydra_subprocess_cmd
+
+    from ser.distributed import current_job_command_line
+
+    # A search config like hparams_search=optuna (which needs the optional Optuna plugin).
+    extra = tmp_path / "conf"
+    (extra / "hparams_search").mkdir(parents=True)
+    (extra / "hparams_search" / "multirun_like_optuna.yaml").write_text(
+        "# @package _global_\nhydra:\n  mode: MULTIRUN\n")
+    _hydra_job(["experiment=demo", "model.optimizer.lr=0.002"], RunMode.MULTIRUN, tmp_path)
+    hydra_cfg = HydraConfig.get()
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.overrides.task = ["experiment=demo", "hparams_search=multirun_like_optuna",
+                                    "model.optimizer.lr=0.002"]
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", "hparams_search=multirun_like_optuna",
+                                      "experiment=demo"])
+    with current_job_command_line():
+        command, _ = _hydra_subprocess_cmd(local_rank=1)
+    overrides = command[command.index("experiment=demo"):]
+
+    def resolved_mode(args: list[str]) -> str:
+        shown = subprocess.run(
+            [sys.executable, "train.py", "--config-dir", str(extra), *args, "--cfg", "hydra"],
+            cwd=REPO, capture_output=True, text=True, timeout=240,
+            env=dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled"))
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        return yaml.safe_load(shown.stdout)["hydra"]["mode"]
+
+    assert resolved_mode(overrides) == "RUN"
+    assert resolved_mode([a for a in overrides if a != "hydra.mode=RUN"]) == "MULTIRUN"
 
 
 def test_multirun_jobs_share_the_sweep_wandb_group_and_single_runs_have_none(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def test_folder_with_broken_files(model_dir, corpus, tmp_path, capsys):
     assert "readme.txt" not in printed
 
     frame = pd.read_csv(out_csv, keep_default_na=False)
-    assert list(frame.columns) == CONTRACT + ["true", "correct"]
+    assert list(frame.columns) == CONTRACT + ["warning", "true", "correct"]
     assert len(frame) == len(corpus["good"]) + len(corpus["broken"])
     rows = frame.set_index("path")
     for path in corpus["good"]:

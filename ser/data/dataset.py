@@ -60,25 +60,38 @@ def header_durations(paths: list[str], *, threads: int = _HEADER_THREADS) -> np.
     """Seconds per file from the headers (no decoding); NaN where the header cannot be read.
 
     A NaN keeps the file in the frame so that its error is reported, with its reason, when it is
-    loaded; the samplers treat it as length 0.
+    loaded; the samplers treat it as length 0. Files cut short are logged (see header_scan).
     """
+    return header_scan(paths, threads=threads)[0]
 
-    def one(path: str) -> float:
+
+def header_scan(paths: list[str], *,
+                threads: int = _HEADER_THREADS) -> tuple[np.ndarray, dict[int, str]]:
+    """Durations as :func:`header_durations`, and ``{position: warning}`` for the files that hold
+    less than their header declares (:func:`ser.audio.truncation_warning`), each logged once:
+    such a file still decodes, so nothing else would tell that its clip is only a part."""
+
+    def one(path: str) -> tuple[float, str | None]:
         try:
-            return audio_info(path).duration
+            info = audio_info(path)
         except AudioError:
-            return math.nan
+            return math.nan, None
+        return info.duration, info.warning
 
     if not paths:
-        return np.zeros(0, dtype=np.float64)
+        return np.zeros(0, dtype=np.float64), {}
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(paths)))) as pool:
-        durations = np.fromiter(pool.map(one, paths), dtype=np.float64, count=len(paths))
+        scanned = list(pool.map(one, paths))
+    durations = np.fromiter((d for d, _ in scanned), dtype=np.float64, count=len(paths))
+    warnings = {i: w for i, (_, w) in enumerate(scanned) if w is not None}
+    for i, warning in warnings.items():
+        log.warning("%s: %s", paths[i], warning)
     bad = int(np.isnan(durations).sum())
     if bad:
         first = paths[int(np.flatnonzero(np.isnan(durations))[0])]
         log.warning("%d of %d files have unreadable headers (first: %s); each will be reported "
                     "with its reason when loaded", bad, len(paths), first)
-    return durations
+    return durations, warnings
 
 
 class AudioClipDataset(Dataset):

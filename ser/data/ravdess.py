@@ -192,8 +192,16 @@ def load_ravdess(
     present: set[int] = set()
     for folder in dirs:
         folder_actor = int(_ACTOR_DIR_RE.match(folder.name)[1])  # type: ignore[index]
-        with os.scandir(folder) as entries:
-            files = sorted(e.name for e in entries if e.is_file() and not e.name.startswith("."))
+        try:
+            with os.scandir(folder) as entries:
+                # Not only regular files: a dangling link or a special file keeps its row and
+                # fails when read, with the reason, instead of vanishing from the evaluation.
+                files = sorted(e.name for e in entries
+                               if not e.is_dir() and not e.name.startswith("."))
+        except OSError as exc:
+            warnings.append(f"{folder} cannot be listed ({(exc.strerror or str(exc)).lower()}); "
+                            "its files are not evaluated")
+            continue
         for name in files:
             full = os.path.abspath(os.path.join(folder, name))
             parsed = parse_ravdess_name(name)

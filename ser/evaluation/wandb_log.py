@@ -33,11 +33,13 @@ def log_evaluation(settings: Mapping[str, Any], config: dict[str, Any],
                    predictions: pd.DataFrame, out_dir: Path) -> None:
     import wandb
 
-    from ser.tracking import wandb_mode
+    from ser.tracking import init_settings, start_or_offline, wandb_mode
 
-    run = wandb.init(project=settings.get("project") or "ser", name=settings.get("name"),
-                     group=settings.get("group"), tags=list(settings.get("tags") or []),
-                     job_type="eval", dir=str(out_dir), config=config, mode=wandb_mode())
+    init = dict(project=settings.get("project") or "ser", name=settings.get("name"),
+                group=settings.get("group"), tags=list(settings.get("tags") or []),
+                job_type="eval", dir=str(out_dir), config=config, mode=wandb_mode(),
+                settings=init_settings(settings.get("init_timeout")))
+    run = start_or_offline(lambda: wandb.init(**init), init)
     try:
         run.log(_scalars(metrics))
         for row in metrics.get("noise") or []:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ser.inference.files import expand_inputs
+from ser.inference.files import AUDIO_EXTENSIONS, expand_inputs
 from ser.inference.loading import ModelLoadError
 from ser.inference.recognizer import EmotionRecognizer
 from ser.inference.windows import WindowPlan
@@ -51,7 +51,11 @@ def run_predict(
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    files, unresolved = expand_inputs(inputs)
+    files, unresolved, skipped = expand_inputs(inputs)
+    if skipped:
+        print(f"note: {len(skipped)} files without an audio extension "
+              f"({', '.join(AUDIO_EXTENSIONS)}) in the folders were not predicted: "
+              f"{', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}", file=sys.stderr)
     try:
         recognizer = EmotionRecognizer.from_pretrained(
             model, device=device, backbone=backbone, threads=threads,

@@ -37,6 +37,7 @@ from transformers import (
 from transformers.feature_extraction_utils import FeatureExtractionMixin
 
 from ser.backbones import default_feature_extractor, resolve_backbone
+from ser.checksums import ChecksumError, verify_checksums, weight_files
 from ser.labels import ID2LABEL, LABEL2ID, LABELS
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,39 @@ def _load_folder(name_or_path: str, *, kind: str) -> LoadedModel:
         raise ModelLoadError(
             f"{name_or_path}: no usable config.json ({exc}); expected {KINDS_HELP}") from exc
     check_labels(config, name_or_path)
-    model = AutoModelForAudioClassification.from_pretrained(
-        name_or_path, config=config, trust_remote_code=False)
+    if kind == "folder":
+        try:
+            verify_checksums(name_or_path)
+        except ChecksumError as exc:
+            raise ModelLoadError(str(exc)) from exc
+    try:
+        model = AutoModelForAudioClassification.from_pretrained(
+            name_or_path, config=config, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001 - safetensors, pickle and OS errors all mean "unusable"
+        raise ModelLoadError(_weights_failure(name_or_path, kind, exc)) from exc
     return LoadedModel(model, _feature_extractor_of(name_or_path, config), kind, name_or_path)
+
+
+def _weights_failure(name_or_path: str, kind: str, exc: Exception) -> str:
+    """One line: which weight file, and why it cannot be loaded."""
+    where = name_or_path
+    if kind == "folder":
+        files = weight_files(name_or_path)
+        where = str(files[0]) if len(files) == 1 else (
+            f"{name_or_path} ({', '.join(p.name for p in files) or 'no weight file'})")
+    return f"{where}: cannot be loaded as model weights ({_reason(exc)})"
+
+
+def _reason(exc: Exception) -> str:
+    """The cause in a few words: the refused global of a pickle, else the first line."""
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found or "Weights only load failed" in text:
+        what = found.group(1) if found else "Python objects other than tensors"
+        return (f"a pickle holding {what}, which safe (weights-only) loading refuses; export the "
+                "weights as model.safetensors")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def check_labels(config: PretrainedConfig, source: str) -> None:
@@ -146,7 +177,11 @@ def _load_file(path: Path, *, backbone: str | None, trust: bool) -> LoadedModel:
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
-        return _from_state_dict(load_file(str(path)), path, backbone)
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError: the file is unusable
+            raise ModelLoadError(f"{path}: cannot be read as safetensors ({_reason(exc)})") from exc
+        return _from_state_dict(state, path, backbone)
     payload = _torch_load(path, trust)
     if isinstance(payload, dict) and "state_dict" in payload and (
         "hf_config" in payload or "pytorch-lightning_version" in payload

@@ -32,7 +32,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -80,7 +80,8 @@ class Prediction:
 
     ``duration`` is the audio's length in seconds; ``windows`` is empty unless the recording was
     long enough to be cut into windows, in which case the top-level figures are the mean of the
-    window probabilities.
+    window probabilities. ``warning`` says why the prediction may not cover the whole recording
+    (a file cut short of what its header declares); None otherwise.
     """
 
     label: str
@@ -88,6 +89,7 @@ class Prediction:
     probabilities: dict[str, float]
     duration: float | None = None
     windows: tuple[WindowPrediction, ...] = ()
+    warning: str | None = None
 
     @classmethod
     def from_probabilities(cls, probs: np.ndarray, **extra: Any) -> Prediction:
@@ -107,6 +109,11 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.prediction is not None
+
+    @property
+    def warning(self) -> str | None:
+        """Why the prediction may cover only part of the recording (see Prediction.warning)."""
+        return self.prediction.warning if self.prediction is not None else None
 
 
 def _summarise(probs: np.ndarray) -> tuple[str, float, dict[str, float]]:
@@ -241,10 +248,15 @@ class EmotionRecognizer:
                 sampling_rate: int | None = None, *, batch_size: int = 8) -> Prediction:
         """Predict one file (path) or array (``sampling_rate`` required; (samples,) or
         (samples, channels)). Raises :class:`~ser.audio.AudioError` for unusable audio."""
+        warning = None
         if isinstance(audio, (str, os.PathLike)):
-            duration = audio_info(audio).duration
-            if self.plan.is_long(duration):
-                return self._predict_long_file(str(audio), duration, batch_size)
+            info = audio_info(audio)
+            warning = info.warning
+            if warning:
+                log.warning("%s: %s", audio, warning)
+            if self.plan.is_long(info.duration):
+                return replace(self._predict_long_file(str(audio), info.duration, batch_size),
+                               warning=warning)
             clip = load_audio(audio, target_sr=self.sampling_rate)
         else:
             if sampling_rate is None:
@@ -253,7 +265,8 @@ class EmotionRecognizer:
             if self.plan.is_long(clip.size / self.sampling_rate):
                 return self._predict_long_array(clip, batch_size)
         probs = self.probabilities([clip])[0]
-        return Prediction.from_probabilities(probs, duration=clip.size / self.sampling_rate)
+        return Prediction.from_probabilities(probs, duration=clip.size / self.sampling_rate,
+                                             warning=warning)
 
     # -- long recordings ----------------------------------------------------------------------
 
@@ -340,7 +353,8 @@ class EmotionRecognizer:
                 elif self.plan.is_long(planner.duration(position)):
                     done[position] = self._long_result(items[position], position,
                                                        planner.duration(position),
-                                                       sampling_rate, batch_size)
+                                                       sampling_rate, batch_size,
+                                                       planner.warning(position))
                 else:
                     return
 
@@ -352,7 +366,8 @@ class EmotionRecognizer:
                                                     batch["attention_mask"])
                 seconds = (batch["attention_mask"].sum(dim=1) / self.sampling_rate).tolist()
                 for row, index in enumerate(batch["index"].tolist()):
-                    prediction = Prediction.from_probabilities(probs[row], duration=seconds[row])
+                    prediction = Prediction.from_probabilities(probs[row], duration=seconds[row],
+                                                               warning=planner.warning(index))
                     done[index] = Result(index, item_name(items[index], index), prediction)
             yield from drain()
         yield from drain()
@@ -360,7 +375,8 @@ class EmotionRecognizer:
             raise RuntimeError(f"predict_many lost item {position} ({items[position]!r})")
 
     def _long_result(self, item: InputItem, index: int, duration: float,
-                     sampling_rate: int | None, batch_size: int) -> Result:
+                     sampling_rate: int | None, batch_size: int,
+                     warning: str | None = None) -> Result:
         name = item_name(item, index)
         try:
             if isinstance(item, (str, os.PathLike)):
@@ -374,7 +390,7 @@ class EmotionRecognizer:
         except Exception as exc:  # noqa: BLE001 - one odd file must not stop the others
             log.warning("%s: cannot be used (%r)", name, exc)
             return Result(index, name, error=f"{name}: cannot be used ({exc!r})")
-        return Result(index, name, prediction)
+        return Result(index, name, replace(prediction, warning=warning))
 
 
 def _worker_context() -> str | None:

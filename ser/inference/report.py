@@ -1,7 +1,8 @@
 """Prediction results as rows, table lines, CSV and JSON (the ``predictions.csv`` contract).
 
-CSV: one row per file, columns ``path,pred,confidence,p_marah,...,p_sedih,error`` then
-``true,correct`` (filled where the name gives the label); a long recording's row holds its
+CSV: one row per file, columns ``path,pred,confidence,p_marah,...,p_sedih,error,warning`` then
+``true,correct`` (``warning``: a prediction that covers only part of the file, e.g. a WAV cut
+short of what its header declares) (filled where the name gives the label); a long recording's row holds its
 whole-file prediction (mean of its windows). Its windows go to an optional second CSV
 (``path,start,end,pred,confidence,p_*``). JSON: ``{"model", "n_files", "n_failed", "files"}``,
 each file a record with the CSV columns plus ``duration`` and ``windows`` (a list of
@@ -24,7 +25,7 @@ from ser.inference.recognizer import Prediction, Result
 from ser.labels import LABELS
 
 PROB_COLUMNS: tuple[str, ...] = tuple(f"p_{label}" for label in LABELS)
-COLUMNS: tuple[str, ...] = ("path", "pred", "confidence", *PROB_COLUMNS, "error")
+COLUMNS: tuple[str, ...] = ("path", "pred", "confidence", *PROB_COLUMNS, "error", "warning")
 TRUTH_COLUMNS: tuple[str, ...] = ("true", "correct")
 WINDOW_COLUMNS: tuple[str, ...] = ("path", "start", "end", "pred", "confidence", *PROB_COLUMNS)
 
@@ -43,6 +44,10 @@ class FileResult:
         return cls(result.source, result.prediction, result.error, true_label(result.source))
 
     @property
+    def warning(self) -> str | None:
+        return self.prediction.warning if self.prediction is not None else None
+
+    @property
     def correct(self) -> bool | None:
         if self.true is None or self.prediction is None:
             return None
@@ -55,6 +60,7 @@ class FileResult:
         for column, label in zip(PROB_COLUMNS, LABELS):
             row[column] = p.probabilities[label] if p else None
         row["error"] = self.error or ""
+        row["warning"] = self.warning or ""
         row["true"] = self.true or ""
         row["correct"] = self.correct
         return row
@@ -62,6 +68,7 @@ class FileResult:
     def record(self) -> dict[str, Any]:
         record = self.row()
         record["error"] = self.error  # JSON says null where CSV leaves a cell empty
+        record["warning"] = self.warning
         record["true"] = self.true
         p = self.prediction
         record["duration"] = p.duration if p else None
@@ -87,6 +94,8 @@ def table_line(result: FileResult) -> str:
         line += " ✓" if result.correct else " ✗"
     if p.windows:
         line += f" | {len(p.windows)} windows"
+    if p.warning:
+        line += f" | warning: {p.warning}"
     return line
 
 
@@ -94,6 +103,10 @@ def summary(results: list[FileResult]) -> str:
     failed = [r for r in results if r.prediction is None]
     lines = [f"{len(results)} files, {len(failed)} failed" + (":" if failed else "")]
     lines += [f"  {r.error}" for r in failed]
+    warned = [r for r in results if r.warning]
+    if warned:
+        lines.append(f"{len(warned)} predicted with a warning:")
+        lines += [f"  {r.path}: {r.warning}" for r in warned]
     known = [r for r in results if r.correct is not None]
     if known:
         right = sum(bool(r.correct) for r in known)
@@ -115,6 +128,7 @@ def write_results(results: list[FileResult], out: Path, *, model: str = "") -> P
     elif suffix == ".json":
         payload = {"model": model, "n_files": len(results),
                    "n_failed": sum(r.prediction is None for r in results),
+                   "n_warnings": sum(bool(r.warning) for r in results),
                    "files": [r.record() for r in results]}
         out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     else:

@@ -20,7 +20,7 @@ import numpy as np
 from torch.utils.data import Dataset, Sampler
 
 from ser.audio import AudioError, load_audio, to_mono
-from ser.data.dataset import header_durations
+from ser.data.dataset import header_scan
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class DurationPlanner:
         self.chunk_size = chunk_size
         self.sampling_rate = sampling_rate
         self.durations = np.full(len(items), np.nan)
+        self.warnings: dict[int, str] = {}  # files cut short of their header (truncation_warning)
         self._planned = 0  # items [0, _planned) have their durations
 
     def chunk(self, number: int) -> range:
@@ -116,7 +117,9 @@ class DurationPlanner:
             paths = [(i, str(self.items[i])) for i in span
                      if isinstance(self.items[i], (str, os.PathLike))]
             if paths:
-                self.durations[[i for i, _ in paths]] = header_durations([p for _, p in paths])
+                durations, warnings = header_scan([p for _, p in paths])
+                self.durations[[i for i, _ in paths]] = durations
+                self.warnings.update({paths[k][0]: w for k, w in warnings.items()})
             for i in span:
                 if not isinstance(self.items[i], (str, os.PathLike)):
                     self.durations[i] = item_duration(self.items[i], self.sampling_rate)
@@ -125,6 +128,10 @@ class DurationPlanner:
     def duration(self, index: int) -> float:
         self.ensure(index)
         return float(self.durations[index])
+
+    def warning(self, index: int) -> str | None:
+        self.ensure(index)
+        return self.warnings.get(index)
 
 
 def length_sorted_batches(indices: Sequence[int], durations: np.ndarray, batch_size: int,
