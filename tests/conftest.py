@@ -64,7 +64,7 @@ def demo_outputs(tiny_corpora, tmp_path_factory) -> dict:
          f"data.root={tiny_corpora['indonesian']}", "synthetic_data=null",
          f"extra_test.ravdess.root={tiny_corpora['ravdess']}", "logger=none",
          f"paths.log_dir={log_dir}", "data.num_workers=0",
-         # 7 speakers in 30 clips: larger held-out shares so a speaker split exists
+         # 30 clips: larger held-out shares than 10 %, a few speakers each
          "data.val_fraction=0.25", "data.test_fraction=0.25"],
         cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     if multirun.returncode != 0:

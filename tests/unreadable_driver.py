@@ -50,7 +50,8 @@ def main(spec_path: str) -> None:
             cfg = compose_config("train", Path(spec["train_out"]), [
                 f"data.root={spec['kaggle']}", "data.num_workers=0", "model=tiny",
                 "model.backbone=tiny", "trainer.accelerator=cpu", "synthetic_data=null",
-                "logger=none", "trainer.max_epochs=1", "data.batch_size=4"])
+                "logger=none", "trainer.max_epochs=1", "data.batch_size=4",
+                "data.val_fraction=0.25", "data.test_fraction=0.25"])
             _, metrics = train(cfg)
             result["train_model"] = metrics.get("model")
         except BaseException:  # noqa: BLE001

@@ -64,9 +64,8 @@ def speaker_split(speakers: Sequence[Any], labels: Sequence[Any], genders: Seque
     """Split name per row with every speaker on one side only.
 
     Speakers are visited in a seeded random order; each goes to the held-out split whose
-    class x gender counts it brings closest to their targets (``round(n * fraction)`` per cell)
-    without moving the split's size away from its target, or to training when it would bring
-    neither closer. So both the size and the class and gender
+    class x gender counts and size it brings closest to their targets (``n * fraction``),
+    never moving the split's size away from its target, or to training when it fits neither. So both the size and the class and gender
     balance of validation and test follow the fractions as closely as whole speakers allow.
     Rows without a speaker must be given one (e.g. a speaker of their own) by the caller.
     """
@@ -86,17 +85,23 @@ def speaker_split(speakers: Sequence[Any], labels: Sequence[Any], genders: Seque
     counts = np.zeros((len(unique), len(cells.categories)), dtype=np.int64)
     np.add.at(counts, (codes, cells.codes), 1)
     totals = counts.sum(axis=0)
-    targets = {name: np.array([_target(int(n), f) for n in totals]) for name, f in held_out}
+    # Targets are fractional (a small corpus has cells whose share rounds to 0).
+    targets = {name: totals * f for name, f in held_out}
+    sizes = {name: _target(int(totals.sum()), f) for name, f in held_out}
     current = {name: np.zeros(len(totals), dtype=np.int64) for name, _ in held_out}
     assigned = np.full(len(unique), "train", dtype=object)
-    sizes = {name: targets[name].sum() for name, _ in held_out}
     for g in np.random.default_rng(seed).permutation(len(unique)):
-        # A speaker joins a held-out split only if it brings both the class x gender cells and
-        # the split's size closer to their targets (no overshooting with a large speaker).
-        gains = {name: np.abs(current[name] - targets[name]).sum()
-                 - np.abs(current[name] + counts[g] - targets[name]).sum() for name, _ in held_out
-                 if abs(current[name].sum() + counts[g].sum() - sizes[name])
-                 < abs(current[name].sum() - sizes[name])}
+        # A speaker joins a held-out split only if it brings the split's size closer to its
+        # target (no overshooting with a large speaker) and the size and class x gender cells
+        # together closer to theirs; among the splits it fits, the one it helps most.
+        gains = {}
+        for name, _ in held_out:
+            size_now, size_after = current[name].sum(), current[name].sum() + counts[g].sum()
+            size_gain = abs(size_now - sizes[name]) - abs(size_after - sizes[name])
+            cell_gain = (np.abs(current[name] - targets[name]).sum()
+                         - np.abs(current[name] + counts[g] - targets[name]).sum())
+            if size_gain > 0 and size_gain + cell_gain > 0:
+                gains[name] = size_gain + cell_gain
         best = max(gains, key=lambda name: gains[name]) if gains else None
         if best is not None and gains[best] > 0:
             assigned[g] = best

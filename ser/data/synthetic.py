@@ -560,7 +560,7 @@ class SizeProfile:
 
 
 PROFILES = {
-    "tiny": SizeProfile(6, 2, 5, 6, (1, 2), (0.05, 0.2), (0.05, 0.2), (0.05, 0.2)),
+    "tiny": SizeProfile(16, 4, 5, 6, (1, 2), (0.05, 0.2), (0.05, 0.2), (0.05, 0.2)),
     "demo": SizeProfile(8, 4, 40, 30, (1, 2, 8, 11, 15, 22), (0.1, 0.35), (0.1, 0.3), (0.1, 0.3)),
     "full": SizeProfile(None, None, None, None, tuple(range(1, 25)), (0.2, 0.6), (0.6, 1.25),
                         (0.6, 1.25)),
