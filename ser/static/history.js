@@ -2,6 +2,7 @@
 // The upload page's list of recent predictions (GET /history) with a Delete button per row
 // (DELETE /history/{id}). It refreshes after each answer: the page sends "ser:prediction".
 // With `ser serve --store none` GET /history answers 404 and the section stays hidden.
+// section#history's data-state says how the last refresh ended: ok, off or error.
 (() => {
   const LIMIT = 10;
   const section = document.getElementById("history");
@@ -54,15 +55,18 @@
     }
     if (response.status === 404) {  // the server keeps no history
       section.hidden = true;
+      section.dataset.state = "off";
       return;
     }
     const body = await response.json().catch(() => ({detail: "HTTP " + response.status}));
     section.hidden = false;
     if (!response.ok) {
+      section.dataset.state = "error";
       say("History unavailable: " + body.detail, true);
       return;
     }
     rows.replaceChildren(...body.items.map(row));
+    section.dataset.state = "ok";
     say(body.items.length ? "" : "No predictions yet.", false);
   }
 
