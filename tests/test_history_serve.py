@@ -310,3 +310,67 @@ def test_cli_serve_refuses_a_bad_store_url(tmp_path):
          "--store", "mysql://u:pw@h/d"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "unsupported database 'mysql'" in proc.stderr and "pw" not in proc.stderr
+
+
+def test_answers_do_not_wait_for_the_database_and_shutdown_writes_everything(tmp_path,
+                                                                             monkeypatch):
+    import threading
+
+    gate = threading.Event()
+    real_add = HistoryStore.add
+
+    def blocked_add(self, records, **kw):
+        assert gate.wait(60)
+        return real_add(self, records, **kw)
+
+    monkeypatch.setattr(HistoryStore, "add", blocked_add)
+    store_url = f"sqlite:///{tmp_path / 'h.db'}"
+    app, server = serve(store_url)
+    with server as url, httpx.Client(base_url=url, timeout=30) as c:
+        answers = [post(c, i) for i in range(6)]  # answered while every write is stuck
+        assert not app.state.history.flush(0.5)
+        assert HistoryStore.open(store_url).count() == 0
+        gate.set()  # the writes go on after the answers; the shutdown below waits for them
+    store = HistoryStore.open(store_url)
+    assert sorted(r.id for r in store.iter_all()) == sorted(a["id"] for a in answers)
+    store.close()
+
+
+def test_a_database_that_is_down_at_start_up_is_a_warning(tmp_path, caplog, monkeypatch):
+    """No PostgreSQL listens on the port: the server starts, answers, warns; at shutdown the
+    held records are reported lost (after History.close_timeout)."""
+    import socket
+
+    from ser.history.service import History
+
+    pytest.importorskip("psycopg")
+    monkeypatch.setattr(History, "close_timeout", 0.5)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with caplog.at_level(logging.WARNING, logger="ser.history"):
+        app, server = serve(f"postgresql://ser@127.0.0.1:{port}/ser")
+        with server as url, httpx.Client(base_url=url, timeout=30) as c:
+            assert post(c, 0)["id"]
+            down = c.get("/history")
+            assert down.status_code == 503 and "unavailable" in down.json()["detail"]
+    assert "not reachable at start-up" in caplog.text
+    assert "1 record(s) lost at shutdown" in caplog.text
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_database_from_a_newer_ser_stops_the_start(tmp_path, caplog):
+    from sqlalchemy import update
+
+    from ser.history.schema import SCHEMA_VERSION, schema_version
+
+    store_url = f"sqlite:///{tmp_path / 'h.db'}"
+    store = HistoryStore.open(store_url)
+    with store.engine.begin() as conn:
+        conn.execute(update(schema_version).values(version=SCHEMA_VERSION + 1))
+    store.close()
+    app, server = serve(store_url)
+    with caplog.at_level(logging.ERROR), pytest.raises(RuntimeError, match="start-up"):
+        with server:
+            pass
+    assert "cannot start: the history store" in caplog.text and "newer ser" in caplog.text

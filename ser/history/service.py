@@ -49,6 +49,9 @@ class HistoryUnavailable(RuntimeError):
 class History:
     """Records the server's answers (see the module docstring). Bad options raise at once."""
 
+    # How long a clean shutdown keeps trying to write held records to a store that fails.
+    close_timeout = 10.0
+
     def __init__(self, options: HistoryOptions | None = None) -> None:
         options = options or HistoryOptions(store="none")
         self.url = resolve_store_url(options.store)
@@ -116,8 +119,9 @@ class History:
         """Wait for this server's queued records to be written (True when they are)."""
         return self._writer.flush(timeout) if self._writer is not None else True
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Write what is held, then let go of the store (clean shutdown)."""
+        timeout = self.close_timeout if timeout is None else timeout
         if self._writer is not None:
             held = self._writer.held
             if held:
