@@ -38,8 +38,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from ser.history.store import StoreConfigError, resolve_store_url
+
+    try:
+        resolve_store_url(args.store)  # a bad --store fails now, not after the model loads
+    except StoreConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     from ser.history.service import HistoryOptions
-    from ser.history.store import StoreConfigError
     from ser.serve import run_server
 
     options = {"device": args.device, "threads": args.threads}
@@ -52,7 +58,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             history=HistoryOptions(store=args.store, keep_audio=args.keep_audio,
                                    log_clients=args.log_clients),
         )
-    except (StoreConfigError, OSError) as err:  # --store / --keep-audio that cannot work
+    except (StoreConfigError, OSError) as err:  # e.g. a --keep-audio folder that cannot be made
         print(f"error: {err}", file=sys.stderr)
         return 2
 

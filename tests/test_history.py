@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Column, String, event, inspect, select, text, update
+from sqlalchemy import event, inspect, select, text, update
 
 from ser.history import schema
 from ser.history.archive import AudioArchive
@@ -138,7 +138,6 @@ def test_an_old_database_is_migrated_and_keeps_its_rows(store_url, monkeypatch):
 
     monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
     monkeypatch.setitem(schema.MIGRATIONS, 1, add_note)
-    monkeypatch.setattr(schema.predictions, "_columns", schema.predictions._columns)
     store = HistoryStore.open(store_url)
     try:
         with store.engine.connect() as conn:

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ser.history.records import ID_PATTERN, csv_writer
 from ser.history.service import READ_FLUSH_S, History, HistoryUnavailable
 from ser.history.store import HistoryStore
+from ser.history.writer import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,10 @@ async def _with_store(history: History, work: Callable[[HistoryStore], T]) -> T:
     except HistoryUnavailable as exc:
         raise HTTPException(404, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - the store, not the request, failed
-        log.warning("history: read failed: %s", exc)
-        raise HTTPException(503, f"history store unavailable ({history.shown}): "
-                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        reason = describe_error(exc)
+        log.warning("history: read failed: %s", reason)
+        raise HTTPException(503, f"history store unavailable ({history.shown}): {reason}") \
+            from None
 
 
 @router.get("/history")

@@ -12,16 +12,18 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ser.history.archive import AudioArchive
 from ser.history.records import Record
 from ser.history.schema import SchemaError
-from ser.history.store import HistoryStore, resolve_store_url, shown_url
-from ser.history.writer import HistoryWriter, ModelInfo, Pending
-from ser.inference import Prediction
+from ser.history.store import HistoryStore, StoreConfigError, resolve_store_url, shown_url
+from ser.history.writer import HistoryWriter, ModelInfo, Pending, describe_error
+
+if TYPE_CHECKING:
+    from ser.inference import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,11 @@ class History:
             return
         try:
             self.store()
-        except SchemaError:
+        except (SchemaError, StoreConfigError):
             raise
         except Exception as exc:  # noqa: BLE001 - down now, maybe up later
             log.warning("history: store %s not reachable at start-up (%s); records are held "
-                        "and written when it is", self.shown, exc)
+                        "and written when it is", self.shown, describe_error(exc))
         self._writer = HistoryWriter(self.store, archive=self.archive,
                                      model=ModelInfo(model_path))
         kept = f"; audio kept in {self.archive.root}" if self.archive else ""

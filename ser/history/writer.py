@@ -224,10 +224,10 @@ class HistoryWriter:
                 self._write([pending])
             except Exception as exc:  # noqa: BLE001
                 log.warning("history: record %s not saved, the store refused it: %s",
-                            pending.record.id, _reason(exc))
+                            pending.record.id, describe_error(exc))
 
     def _failed(self, exc: BaseException, count: int) -> None:
-        reason = _reason(exc)
+        reason = describe_error(exc)
         if self.failing is None:
             log.warning("history: the store failed, %d record(s) held and retried: %s "
                         "(predictions are still answered)", count, reason)
@@ -257,7 +257,7 @@ class HistoryWriter:
         return True
 
 
-def _reason(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """The first line of an error, without SQLAlchemy's statement dump."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         text = f"{type(exc.orig).__name__}: {exc.orig}"
