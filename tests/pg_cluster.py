@@ -72,7 +72,8 @@ class PostgresCluster:
         argv = [str(c) for c in cmd]
         if self._as_postgres:
             argv = ["runuser", "-u", "postgres", "--", *argv]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        # cwd: the postgres user may not be allowed into the folder the tests run from
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=self.root)
         if check and done.returncode != 0:
             log = self.log.read_text() if self.log.exists() else ""
             raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n"
