@@ -62,6 +62,8 @@ class History:
         self.archive = AudioArchive(options.keep_audio) if (
             self.enabled and options.keep_audio) else None
         self.log_clients = options.log_clients
+        self._listing = "ser history" + ("" if options.store in (None, "") else
+                                         f" --store {self.shown}")
         self._store: HistoryStore | None = None
         self._lock = threading.Lock()
         self._writer: HistoryWriter | None = None
@@ -83,7 +85,7 @@ class History:
         self._writer = HistoryWriter(self.store, archive=self.archive,
                                      model=ModelInfo(model_path))
         kept = f"; audio kept in {self.archive.root}" if self.archive else ""
-        log.info("history: %s (list it with: ser history --store URL)%s", self.shown, kept)
+        log.info("history: %s (list it with: %s)%s", self.shown, self._listing, kept)
 
     def store(self) -> HistoryStore:
         """The open store (opened on first use; raises while it cannot be opened)."""
