@@ -13,11 +13,12 @@ pytestmark = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
 
 
 def _rows(driver) -> list[tuple[str, str, str]]:
-    from selenium.webdriver.common.by import By
-
-    return [(r.get_attribute("data-id"), r.get_attribute("data-label"),
-             r.find_elements(By.TAG_NAME, "td")[1].text)
-            for r in driver.find_elements(By.CSS_SELECTOR, "#history-rows tr")]
+    """(id, label, file name) of the listed rows, read in one script call: the list is
+    re-rendered on every refresh, so element handles could go stale between reads."""
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#history-rows tr')]"
+        ".map(r => [r.dataset.id, r.dataset.label, r.cells[1].textContent])")
+    return [tuple(r) for r in rows]
 
 
 def test_page_lists_recent_predictions_and_deletes_one(browser, tmp_path):  # noqa: F811
@@ -45,8 +46,11 @@ def test_page_lists_recent_predictions_and_deletes_one(browser, tmp_path):  # no
         assert newest[1:] == (right_label(2), name)
         assert httpx.get(f"{url}/history/{newest[0]}", timeout=10).status_code == 200
 
-        row = browser.find_element(By.CSS_SELECTOR, f'#history-rows tr[data-id="{newest[0]}"]')
-        row.find_element(By.CSS_SELECTOR, "button.delete").click()
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        button = f'#history-rows tr[data-id="{newest[0]}"] button.delete'
+        WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, button).click() or True)
         wait.until(lambda d: len(_rows(d)) == 2)
         assert f"Deleted {name}" in browser.find_element(By.ID, "history-status").text
         assert httpx.get(f"{url}/history/{newest[0]}", timeout=10).status_code == 404
