@@ -38,15 +38,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from ser.history.store import StoreConfigError, resolve_store_url
+
+    try:
+        resolve_store_url(args.store)  # a bad --store fails now, not after the model loads
+    except StoreConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from ser.history.service import HistoryOptions
     from ser.serve import run_server
 
     options = {"device": args.device, "threads": args.threads}
-    return run_server(
-        args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
-        cors_origins=tuple(args.cors_origin or ("http://localhost:3000",)),
-        backbone=args.backbone,
-        recognizer_options={k: v for k, v in options.items() if v is not None},
-    )
+    try:
+        return run_server(
+            args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
+            cors_origins=tuple(args.cors_origin or ("http://localhost:3000",)),
+            backbone=args.backbone,
+            recognizer_options={k: v for k, v in options.items() if v is not None},
+            history=HistoryOptions(store=args.store, keep_audio=args.keep_audio,
+                                   log_clients=args.log_clients),
+        )
+    except (StoreConfigError, OSError) as err:  # e.g. a --keep-audio folder that cannot be made
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from ser.history.command import run_history
+
+    return run_history(args.store, limit=args.limit, out=args.out)
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -156,7 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     serve.add_argument("--threads", type=_positive(int), default=None,
                        help="CPU threads for the model (torch.set_num_threads)")
+    serve.add_argument("--store", default=None, metavar="URL",
+                       help="where each answer is recorded: sqlite:///FILE, "
+                            "postgresql://USER@HOST/DB (several servers, one history), or none "
+                            "(default sqlite:///$SER_CACHE/history.db, ~/.cache/ser; printed "
+                            "at start-up)")
+    serve.add_argument("--keep-audio", type=Path, default=None, metavar="DIR",
+                       help="also keep each upload in DIR, named by its SHA-256 (never by the "
+                            "client's name); default: keep no audio")
+    serve.add_argument("--log-clients", action="store_true",
+                       help="record the client's IP address with each prediction")
     serve.set_defaults(func=_cmd_serve)
+
+    hist = sub.add_parser(
+        "history", help="list the predictions a server recorded (newest first)",
+        description="Reads the store that ser serve writes; prints a table, or writes every "
+                    "record (with its probabilities and windows) to --out.")
+    hist.add_argument("--store", default=None, metavar="URL",
+                      help="the server's --store (default sqlite:///$SER_CACHE/history.db)")
+    hist.add_argument("--limit", type=_positive(int), default=None, metavar="N",
+                      help="the newest N records (default: 20 on the screen, all with --out)")
+    hist.add_argument("--out", type=Path, default=None, metavar="FILE.csv|FILE.json",
+                      help="write the records to a CSV (one row each) or JSON file")
+    hist.set_defaults(func=_cmd_history)
 
     aud = sub.add_parser(
         "audit", help="find evaluation clips that are also in the training data",

@@ -18,6 +18,8 @@ Why it is built this way:
   More than ``max_pending`` requests waiting get 503 instead of an unbounded queue.
 * Every error is ``{"detail": str}`` with a 4xx status saying what is wrong: 413 too large,
   415 not audio, 400 empty / corrupt / too short, 422 a request without a ``file`` field.
+* Each answer is recorded by :mod:`ser.history` (``history=``) on a thread of its own: the
+  answer never waits for the database, and a failing database is a warning, not an error.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ser.audio import AudioError, load_audio
+from ser.history.routes import router as history_router
+from ser.history.service import History, HistoryOptions
 from ser.inference import EmotionRecognizer, Prediction
 
 log = logging.getLogger(__name__)
@@ -192,12 +196,14 @@ def create_app(
     backbone: str | None = None,
     recognizer_options: dict[str, Any] | None = None,
     on_ready: Callable[[EmotionRecognizer], None] | None = None,
+    history: HistoryOptions | None = None,
 ) -> FastAPI:
     """The FastAPI app. A path is loaded at start-up (lifespan), a recognizer is used as is.
 
     ``recognizer_options`` go to :meth:`EmotionRecognizer.from_pretrained` (``device``,
     ``threads``, ``quantize``, ``long_threshold`` ...); ``on_ready`` is called once the model is
-    loaded, before the first request is accepted.
+    loaded, before the first request is accepted. ``history`` says where answers are recorded
+    (:mod:`ser.history`; default: nowhere).
     """
     if max_upload_mb <= 0:
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
@@ -209,6 +215,7 @@ def create_app(
     options = dict(recognizer_options or {})
     if backbone is not None:
         options["backbone"] = backbone
+    recorder = History(history)  # a bad --store fails here, before the model loads
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -222,10 +229,19 @@ def create_app(
         app.state.model_limiter = anyio.CapacityLimiter(max_concurrency)
         app.state.decode_limiter = anyio.CapacityLimiter(decode_workers)
         app.state.pending = 0
+        try:
+            await anyio.to_thread.run_sync(recorder.start, getattr(recognizer, "source", None))
+        except Exception as exc:
+            log.error("cannot start: the history store %s cannot be used: %s", recorder.shown, exc)
+            raise
+        app.state.history = recorder
         if on_ready is not None:
             on_ready(recognizer)
         log.info("model loaded: %s", getattr(recognizer, "source", "") or "in-memory recognizer")
-        yield
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(recorder.close)
 
     app = FastAPI(title="ser: speech emotion recognition", lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)
@@ -286,11 +302,15 @@ def create_app(
                                 status_code=status)
         finally:
             state.pending -= 1
-        return JSONResponse(prediction_payload(prediction))
+        body = prediction_payload(prediction)
+        body.update(await state.history.record(data, file.filename, prediction,
+                                               request.client.host if request.client else None))
+        return JSONResponse(body)
 
+    app.include_router(history_router)
     app.add_middleware(UploadLimit, limit=limit + _MULTIPART_SLACK, detail=too_large)
     app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_credentials=False,
-                       allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
+                       allow_methods=["GET", "POST", "DELETE", "OPTIONS"], allow_headers=["*"])
     return app
 
 
@@ -382,11 +402,13 @@ def run_server(
     backbone: str | None = None,
     recognizer_options: dict[str, Any] | None = None,
     log_level: str = "info",
+    history: HistoryOptions | None = None,
 ) -> int:
     """Serve until interrupted (Ctrl-C). Returns 1 if start-up failed (e.g. the model did not
     load; the reason is logged), else 0."""
     app = create_app(model, max_upload_mb=max_upload_mb, cors_origins=cors_origins,
-                     backbone=backbone, recognizer_options=recognizer_options)
+                     backbone=backbone, recognizer_options=recognizer_options,
+                     history=history)
     server = make_server(app, host=host, port=port, log_level=log_level)
     server.run()
     return 0 if server.started else 1

@@ -83,3 +83,28 @@ def demo_outputs(tiny_corpora, tmp_path_factory) -> dict:
         pytest.fail(f"evaluate.py failed ({evaluated.returncode}):\n{evaluated.stderr[-3000:]}")
     return {"log_dir": log_dir, "multirun": multirun, "sweep_dir": sweeps[0],
             "evaluate": evaluated, "eval_dir": Path(last[len("report: "):]).parent}
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throw-away PostgreSQL cluster (tests/pg_cluster.py), started once per session.
+    Skipped with the reason where PostgreSQL is missing, except under CI, where it must run."""
+    from pg_cluster import PostgresCluster, missing
+
+    reason = missing()
+    if reason:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(f"CI is set, so the PostgreSQL tests must run, but {reason}")
+        pytest.skip(reason)
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """An empty history store of each kind: a SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.db'}"
+    return request.getfixturevalue("postgres").new_database()
