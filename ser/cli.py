@@ -39,14 +39,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ser.audio import AudioLimits
-    from ser.serve import DEFAULT_CORS_ORIGINS, run_server
+    from ser.serve import cors_origins_with, run_server
 
     options = {"device": args.device, "threads": args.threads}
     limits = AudioLimits(max_seconds=args.max_seconds, max_channels=args.max_channels,
                          min_rate=args.min_rate, max_rate=args.max_rate)
     return run_server(
         args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
-        cors_origins=tuple(dict.fromkeys((*DEFAULT_CORS_ORIGINS, *(args.cors_origin or ())))),
+        cors_origins=cors_origins_with(args.cors_origin or ()),
         limits=limits, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
         backbone=args.backbone,
         recognizer_options={k: v for k, v in options.items() if v is not None},

@@ -63,6 +63,13 @@ MB = 1024 * 1024
 _MULTIPART_SLACK = 64 * 1024
 # The browser origins of the original front end (``npm start``), allowed by default.
 DEFAULT_CORS_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
+
+
+def cors_origins_with(extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """The default origins plus ``extra`` (``--cors-origin`` adds, it does not replace)."""
+    return tuple(dict.fromkeys((*DEFAULT_CORS_ORIGINS, *extra)))
+
+
 # AudioError kinds by status: not audio (or not a rate we take) 415, beyond a size bound 413;
 # the rest are broken audio (400).
 _STATUS_OF_KIND = {"not_audio": 415, "bad_rate": 415, "too_long": 413, "too_many_channels": 413}
@@ -359,4 +366,4 @@ def run_server(
     return 0 if server.started else 1
 
 
-__all__ = ["DEFAULT_CORS_ORIGINS", "ServerThread", "bound_port", "create_app", "make_server", "prediction_payload", "run_server"]
+__all__ = ["DEFAULT_CORS_ORIGINS", "ServerThread", "bound_port", "cors_origins_with", "create_app", "make_server", "prediction_payload", "run_server"]
