@@ -175,6 +175,9 @@ def create_app(
         app.state.recognizer = recognizer
         app.state.header_limiter = anyio.CapacityLimiter(_HEADER_READERS)
         app.state.slots = PrioritySlots(decode_workers, long_cost=_LONG_UPLOAD_S)
+        # Threads of their own for the slot holders: the multipart parser's spool writes use
+        # anyio's shared pool, and a crowd of uploads must not make a decode wait for a thread.
+        app.state.work_threads = anyio.CapacityLimiter(decode_workers)
         app.state.model_gate = PriorityGate(max_concurrency)
         if on_ready is not None:
             on_ready(recognizer)
@@ -225,9 +228,11 @@ def create_app(
             async with state.slots.hold(info.duration):
                 recognizer: EmotionRecognizer = state.recognizer
                 clip = await anyio.to_thread.run_sync(_decode, file.file, shown,
-                                                      recognizer.sampling_rate, limits)
+                                                      recognizer.sampling_rate, limits,
+                                                      limiter=state.work_threads)
                 gate = functools.partial(state.model_gate.hold, info.duration)
-                prediction = await anyio.to_thread.run_sync(_infer, recognizer, clip, gate)
+                prediction = await anyio.to_thread.run_sync(_infer, recognizer, clip, gate,
+                                                            limiter=state.work_threads)
         except AudioError as exc:
             log.info("rejected upload %s: %s", shown, exc.reason)
             return JSONResponse({"detail": f"cannot use the uploaded file {shown}: {exc.reason}"},
