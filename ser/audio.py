@@ -4,6 +4,14 @@ Everything that decodes audio in the project goes through :func:`load_audio`, so
 file fails the same way, with the same words, in training, evaluation, prediction and serving.
 soundfile (libsndfile) decodes wav, flac, ogg and mp3 from the file's content, not its extension;
 soxr resamples (torchaudio's CPU wheel is not available here, see DESIGN.md §3).
+
+Decoding is bounded before it starts: the header's sample rate, channel count and length are
+checked against :class:`AudioLimits` (defaults suit speech: 8-192 kHz, at most 8 channels, at
+most 10 minutes decoded at once), so a small upload that claims hours of 8-channel audio, or a
+100 Hz file that resampling would blow up 160-fold, is refused with a named error instead of
+costing gigabytes. The data is then read block by block, mixed down and resampled as it
+streams, so memory holds the 16 kHz mono result plus one block, whatever the file's channels
+and rate; a header that understates the length cannot push the read past the limit either.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ MIN_SAMPLES = 400
 
 AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
 
+# Frames read (and mixed down, resampled) at a time: 2 MB for 8 channels of float32.
+_BLOCK_FRAMES = 1 << 16
+
 # Leading bytes of the containers we expect, to tell "broken audio" from "not audio at all".
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"RIFF", "WAV"),
@@ -37,12 +48,24 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"FORM", "AIFF"),
 )
 
+# Leading bytes of common files that are not audio, to say in plain words what was sent instead.
+_NOT_AUDIO_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x7fELF", "a Linux program"),
+    (b"MZ", "a Windows program"),
+)
+
 
 class AudioError(Exception):
     """A file that cannot be used, with the file's name, the reason and a short machine kind.
 
     ``kind`` is one of: missing, unreadable, empty, not_audio, truncated, too_short, non_finite,
-    bad_slice.
+    bad_slice, and for audio outside :class:`AudioLimits`: too_long, too_many_channels, bad_rate.
     """
 
     def __init__(self, path: str, reason: str, kind: str) -> None:
@@ -50,6 +73,68 @@ class AudioError(Exception):
         self.path = path
         self.reason = reason
         self.kind = kind
+
+
+LIMIT_KINDS = frozenset({"too_long", "too_many_channels", "bad_rate"})
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """What :func:`load_audio` agrees to decode, checked from the header before decoding.
+
+    ``max_seconds`` bounds the span decoded at once (the whole file, or the ``offset`` /
+    ``duration`` slice: windowed readers of long recordings decode a few seconds at a time and
+    stay within it); ``max_channels`` and ``min_rate``/``max_rate`` (Hz) bound what a block and
+    the resampler cost. ``None`` switches a bound off; :data:`NO_LIMITS` switches all off.
+    """
+
+    max_seconds: float | None = 600.0
+    max_channels: int | None = 8
+    min_rate: int | None = 8_000
+    max_rate: int | None = 192_000
+
+    def __post_init__(self) -> None:
+        for field in ("max_seconds", "max_channels", "min_rate", "max_rate"):
+            value = getattr(self, field)
+            if value is not None and not value > 0:
+                raise ValueError(f"AudioLimits.{field} must be positive or None, got {value}")
+        if self.min_rate and self.max_rate and self.min_rate > self.max_rate:
+            raise ValueError(f"AudioLimits.min_rate ({self.min_rate}) exceeds max_rate "
+                             f"({self.max_rate})")
+
+    def check_format(self, name: str, *, rate: int, channels: int) -> None:
+        """Raise :class:`AudioError` (bad_rate, too_many_channels) outside the bounds."""
+        if (self.min_rate and rate < self.min_rate) or (self.max_rate and rate > self.max_rate):
+            raise AudioError(
+                name, f"unsupported sample rate {rate} Hz: accepted are "
+                f"{self.min_rate or 1:,}-{self.max_rate or rate:,} Hz", "bad_rate")
+        if self.max_channels and channels > self.max_channels:
+            raise AudioError(
+                name, f"{channels} channels: at most {self.max_channels} are accepted "
+                "(speech needs one)", "too_many_channels")
+
+    def check_length(self, name: str, seconds: float) -> None:
+        """Raise :class:`AudioError` (too_long) when ``seconds`` exceed ``max_seconds``."""
+        if self.max_seconds and seconds > self.max_seconds:
+            raise AudioError(
+                name, f"too long: {_minutes(seconds)} of audio; at most "
+                f"{_minutes(self.max_seconds)} is accepted (cut the recording, or raise the "
+                "limit)", "too_long")
+
+    def check(self, info: AudioInfo) -> None:
+        """All bounds against a header (:func:`audio_info`), the whole file as the span."""
+        self.check_format(info.path, rate=info.sample_rate, channels=info.channels)
+        self.check_length(info.path, info.duration)
+
+
+DEFAULT_LIMITS = AudioLimits()
+NO_LIMITS = AudioLimits(max_seconds=None, max_channels=None, min_rate=None, max_rate=None)
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(round(seconds % 60))} s"
 
 
 @dataclass(frozen=True)
@@ -94,11 +179,20 @@ def _open(source: AudioSource, name: str) -> sf.SoundFile:
         # refusal (permission, I/O) is then reported as what it is (see open_readable).
         fd, size, head = open_readable(source, name)
         target: int | BinaryIO = fd
-    else:
-        data = source if isinstance(source, bytes) else source.read()
+    elif isinstance(source, (bytes, bytearray, memoryview)) or not _seekable(source):
+        data = bytes(source) if not hasattr(source, "read") else source.read()
         size = len(data)
         head = data[:16]
         target = io.BytesIO(data)
+    else:
+        # A seekable file object (an upload spooled to disk, say) is read in place from its
+        # start, never copied whole into memory.
+        source.seek(0, os.SEEK_END)
+        size = source.tell()
+        source.seek(0)
+        head = source.read(16)
+        source.seek(0)
+        target = source
     if size == 0:
         raise AudioError(name, "empty file (0 bytes)", "empty")
     try:
@@ -107,8 +201,7 @@ def _open(source: AudioSource, name: str) -> sf.SoundFile:
         fmt = _sniff_format(head)
         if fmt is None:
             raise AudioError(
-                name,
-                f"not an audio file (header {head[:8]!r} is not wav, flac, ogg or mp3)",
+                name, f"not an audio file: {_what_it_is(head)}; expected wav, flac, ogg or mp3",
                 "not_audio",
             ) from exc
         raise AudioError(
@@ -166,6 +259,31 @@ def _os_refusal(path: str, name: str, exc: OSError) -> AudioError:
     return AudioError(name, f"cannot be opened: {_strerror(exc)}", "unreadable")
 
 
+def _seekable(source: object) -> bool:
+    try:
+        return bool(source.seekable())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _what_it_is(head: bytes) -> str:
+    """Plain words for what a non-audio file looks like (never a Python byte literal)."""
+    for magic, what in _NOT_AUDIO_MAGIC:
+        if head.startswith(magic):
+            return f"it looks like {what}"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and text.strip() and all(ch.isprintable() or ch.isspace() for ch in text):
+        if text.lstrip().startswith("<"):
+            return "it looks like HTML or XML text"
+        if text.lstrip()[:1] in "{[":
+            return "it looks like JSON text"
+        return "it looks like plain text"
+    return "its first bytes match no audio format"
+
+
 def _libsndfile_reason(exc: Exception) -> str:
     text = str(exc)
     # LibsndfileError reads "Error opening '<path>': <reason>"; the path is already in the message.
@@ -211,18 +329,22 @@ def load_audio(
     target_sr: int = TARGET_SR,
     min_samples: int = MIN_SAMPLES,
     name: str | None = None,
+    limits: AudioLimits = DEFAULT_LIMITS,
 ) -> np.ndarray:
     """Decode ``source`` to mono float32 at ``target_sr``.
 
     ``offset`` and ``duration`` (seconds) select a slice; where the format can seek (wav, flac,
     ogg, mp3 through libsndfile) only that slice is decoded. Silence is valid audio; NaN or
-    infinite samples and clips shorter than ``min_samples`` after resampling are not.
+    infinite samples and clips shorter than ``min_samples`` after resampling are not. ``limits``
+    are checked from the header before anything is decoded (see :class:`AudioLimits`); a file
+    object is read from its start, in place.
     """
     label = _name_of(source, name)
     if offset < 0 or (duration is not None and duration <= 0):
         raise AudioError(label, f"bad slice: offset={offset}, duration={duration}", "bad_slice")
     with _open(source, label) as snd:
         rate = snd.samplerate
+        limits.check_format(label, rate=rate, channels=snd.channels)
         start = int(round(offset * rate))
         if start and snd.frames and start >= snd.frames:
             raise AudioError(
@@ -231,20 +353,61 @@ def load_audio(
                 "bad_slice",
             )
         count = -1 if duration is None else max(1, int(round(duration * rate)))
+        span = (snd.frames - start) if count < 0 else min(count, max(snd.frames - start, 0))
+        limits.check_length(label, span / rate)
+        # The header may understate the length: never read more than the limit (plus one frame
+        # to tell "exactly at the limit" from "past it").
+        cap = None if not limits.max_seconds else int(limits.max_seconds * rate) + 1
+        if cap is not None and (count < 0 or count > cap):
+            count = cap
         try:
             if start:
                 snd.seek(start)
-            data = snd.read(frames=count, dtype="float32", always_2d=True)
+            mono, read, bad = _read_mono(snd, count, rate, target_sr)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioError(label, f"truncated or corrupt audio data ({exc})", "truncated") from exc
-    return _finish(data, rate, target_sr, min_samples, label)
+    if cap is not None and read >= cap:
+        limits.check_length(label, read / rate)
+    if bad:
+        raise AudioError(label, f"{bad} NaN or infinite samples", "non_finite")
+    return _checked_length(mono, target_sr, min_samples, label)
+
+
+def _read_mono(snd: sf.SoundFile, count: int, rate: int,
+               target_sr: int) -> tuple[np.ndarray, int, int]:
+    """Read ``count`` frames (-1: to the end) block by block, mixing down and resampling each
+    block as it comes; returns (mono at ``target_sr``, frames read, non-finite samples)."""
+    resampler = (soxr.ResampleStream(rate, target_sr, 1, dtype="float32", quality="HQ")
+                 if rate != target_sr else None)
+    parts: list[np.ndarray] = []
+    read = bad = 0
+    while count < 0 or read < count:
+        want = _BLOCK_FRAMES if count < 0 else min(_BLOCK_FRAMES, count - read)
+        block = snd.read(frames=want, dtype="float32", always_2d=True)
+        if not len(block):
+            break
+        read += len(block)
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad += int((~finite).sum())
+        mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+        parts.append(resampler.resample_chunk(mono) if resampler is not None else mono)
+        if len(block) < want:
+            break
+    if resampler is not None:
+        parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    mono = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return mono, read, bad
 
 
 def to_mono(array: np.ndarray, sampling_rate: int, *, target_sr: int = TARGET_SR,
-            min_samples: int = MIN_SAMPLES, name: str = "<array>") -> np.ndarray:
+            min_samples: int = MIN_SAMPLES, name: str = "<array>",
+            limits: AudioLimits = DEFAULT_LIMITS) -> np.ndarray:
     """The same checks and conversion as :func:`load_audio`, for audio already in memory.
 
-    Accepts (samples,), or (samples, channels) as soundfile returns it.
+    Accepts (samples,), or (samples, channels) as soundfile returns it. Only the rate and
+    channel bounds of ``limits`` apply: the array's length is already paid for, but a tiny rate
+    would still multiply it in the resampler.
     """
     data = np.asarray(array, dtype=np.float32)
     if data.ndim == 1:
@@ -252,6 +415,7 @@ def to_mono(array: np.ndarray, sampling_rate: int, *, target_sr: int = TARGET_SR
     if data.ndim != 2:
         raise AudioError(name, f"expected 1-D or (samples, channels) audio, got shape {data.shape}",
                          "not_audio")
+    limits.check_format(name, rate=int(sampling_rate), channels=data.shape[1])
     return _finish(data, int(sampling_rate), target_sr, min_samples, name)
 
 
@@ -262,6 +426,10 @@ def _finish(data: np.ndarray, rate: int, target_sr: int, min_samples: int, label
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if rate != target_sr and mono.size:
         mono = soxr.resample(mono, rate, target_sr, quality="HQ").astype(np.float32, copy=False)
+    return _checked_length(mono, target_sr, min_samples, label)
+
+
+def _checked_length(mono: np.ndarray, target_sr: int, min_samples: int, label: str) -> np.ndarray:
     if mono.size < min_samples:
         raise AudioError(
             label,

@@ -45,14 +45,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except StoreConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from ser.audio import AudioLimits
     from ser.history.service import HistoryOptions
-    from ser.serve import run_server
+    from ser.serve import cors_origins_with, run_server
 
     options = {"device": args.device, "threads": args.threads}
+    limits = AudioLimits(max_seconds=args.max_seconds, max_channels=args.max_channels,
+                         min_rate=args.min_rate, max_rate=args.max_rate)
     try:
         return run_server(
             args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
-            cors_origins=tuple(args.cors_origin or ("http://localhost:3000",)),
+            cors_origins=cors_origins_with(args.cors_origin or ()),
+            limits=limits, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
             backbone=args.backbone,
             recognizer_options={k: v for k, v in options.items() if v is not None},
             history=HistoryOptions(store=args.store, keep_audio=args.keep_audio,
@@ -169,8 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=_positive(float), default=10.0,
                        help="largest accepted upload in MB; larger ones get 413 (default 10)")
     serve.add_argument("--cors-origin", action="append", default=None, metavar="ORIGIN",
-                       help="browser origin allowed to call the API; repeat for several "
-                            "(default http://localhost:3000)")
+                       help="another browser origin allowed to call the API; repeat for several "
+                            "(http://localhost:3000 and http://127.0.0.1:3000 are always allowed)")
+    serve.add_argument("--max-seconds", type=_positive(float), default=600.0,
+                       help="longest accepted recording in seconds, read from its header before "
+                            "decoding; longer ones get 413 (default 600)")
+    serve.add_argument("--max-channels", type=_positive(int), default=8,
+                       help="most channels accepted in an upload (default 8)")
+    serve.add_argument("--min-rate", type=_positive(int), default=8000,
+                       help="lowest accepted sample rate in Hz (default 8000)")
+    serve.add_argument("--max-rate", type=_positive(int), default=192000,
+                       help="highest accepted sample rate in Hz (default 192000)")
+    serve.add_argument("--header-timeout", type=_positive(float), default=10.0,
+                       help="seconds a connection may take to send its request headers before "
+                            "it is closed (default 10)")
+    serve.add_argument("--body-timeout", type=_positive(float), default=60.0,
+                       help="seconds an upload may take to arrive before it gets 408 "
+                            "(default 60)")
     serve.add_argument("--backbone", default=None,
                        help="architecture (hub id or local folder) of a bare state dict")
     serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")

@@ -8,29 +8,41 @@ Why it is built this way:
 
 * The model is loaded once, in the app's lifespan, so the server accepts requests only when it
   can answer them; ``run_server`` logs ``ready`` at that moment (scripts and tests wait on it).
-* Uploads are capped before they are parsed: an ASGI guard reads at most ``max_upload_mb`` (plus
-  room for the multipart headers) and answers 413 beyond that, whether or not the client declared
-  a Content-Length. The file is decoded from the bytes in memory; nothing is ever written under a
-  name the client chose (the client's name only appears, quoted, in error messages).
-* Decoding and the forward pass run in worker threads, never on the event loop. Decoding runs up
-  to ``decode_workers`` at a time; the model runs ``max_concurrency`` calls at a time (default 1:
-  torch already uses every core for one call, and a recognizer serves one caller at a time).
-  More than ``max_pending`` requests waiting get 503 instead of an unbounded queue.
-* Every error is ``{"detail": str}`` with a 4xx status saying what is wrong: 413 too large,
-  415 not audio, 400 empty / corrupt / too short, 422 a request without a ``file`` field.
+* What a client may cost is bounded before it is spent (:mod:`ser.serve_guard`): more than
+  ``max_pending`` requests in progress get 503 before their body is read; a body past
+  ``max_upload_mb`` gets 413 as it streams in (declared length or not); a body slower than
+  ``body_timeout`` gets 408; a connection without complete headers after ``header_timeout`` is
+  closed. The body is spooled by the multipart parser (1 MB in memory, the rest in an anonymous
+  temporary file); nothing is ever written under a name the client chose (the client's name
+  only appears, quoted, in error messages).
+* The audio header is read first and checked against ``limits`` (:class:`ser.audio.AudioLimits`:
+  length, channels, sample rate): a small file that claims an hour of 8-channel audio is refused
+  (413) without being decoded. Decoding streams (one block at a time, mixed down and resampled
+  on the way), so a decoded upload costs its 16 kHz mono samples and no more.
+* Decoding and the forward pass run in worker threads, never on the event loop, scheduled
+  cheapest upload first (:mod:`ser.serve_schedule`): at most ``decode_workers`` uploads are
+  decoded and held at once (a long one never takes the last slot), and the model runs
+  ``max_concurrency`` forward passes at a time (default 1: torch already uses every core for
+  one), taken once per window of a long recording, so a short upload does not wait for a long
+  one to finish.
+* Every error is ``{"detail": str}`` with a status saying what is wrong: 413 too large (bytes,
+  length or channels), 415 not audio or an unaccepted sample rate, 400 empty / corrupt / too
+  short, 422 a request without a ``file`` field, 408 a body too slow, 503 busy. ``/openapi.json``
+  lists each of them and the 200 body's schema.
 * Each answer is recorded by :mod:`ser.history` (``history=``) on a thread of its own: the
   answer never waits for the database, and a failing database is a warning, not an error.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 import numpy as np
@@ -40,26 +52,35 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ser.audio import AudioError, load_audio
+from ser.audio import DEFAULT_LIMITS, AudioError, AudioInfo, AudioLimits, audio_info, load_audio
 from ser.history.routes import router as history_router
 from ser.history.service import History, HistoryOptions
 from ser.inference import EmotionRecognizer, Prediction
+from ser.serve_api import ERROR_RESPONSES, PingBody, PredictionBody
+from ser.serve_guard import Admission, RequestGuard, h11_protocol
+from ser.serve_schedule import PriorityGate, PrioritySlots
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 # Room for the multipart boundary and part headers around the file itself.
 _MULTIPART_SLACK = 64 * 1024
-# A client that keeps sending past the limit is read this far (to answer 413 cleanly), then cut.
-_DRAIN_FACTOR = 4
-# AudioError kinds that mean "this is not audio at all" (415); the rest are broken audio (400).
-_UNSUPPORTED_KINDS = frozenset({"not_audio"})
+# The browser origins of the original front end (``npm start``), allowed by default.
+DEFAULT_CORS_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+def cors_origins_with(extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """The default origins plus ``extra`` (``--cors-origin`` adds, it does not replace)."""
+    return tuple(dict.fromkeys((*DEFAULT_CORS_ORIGINS, *extra)))
+
+
+# AudioError kinds by status: not audio (or not a rate we take) 415, beyond a size bound 413;
+# the rest are broken audio (400).
+_STATUS_OF_KIND = {"not_audio": 415, "bad_rate": 415, "too_long": 413, "too_many_channels": 413}
+# Uploads longer than this (seconds) count as long for the decode slots (serve_schedule).
+_LONG_UPLOAD_S = 30.0
+# Header reads (cheap, before any slot is held) at once.
+_HEADER_READERS = 4
 
 
 def prediction_payload(prediction: Prediction) -> dict[str, Any]:
@@ -78,80 +99,6 @@ def prediction_payload(prediction: Prediction) -> dict[str, Any]:
             for w in prediction.windows
         ]
     return body
-
-
-class UploadLimit:
-    """ASGI guard: buffer at most ``limit`` body bytes of a POST, answer 413 beyond that.
-
-    Reading the body here (instead of letting the multipart parser spool it) is what makes the
-    limit hold for chunked uploads without a Content-Length as well.
-    """
-
-    def __init__(self, app: ASGIApp, *, limit: int, paths: Sequence[str] = ("/predict",),
-                 detail: str) -> None:
-        self.app = app
-        self.limit = limit
-        self.paths = tuple(paths)
-        self.detail = detail
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.limit:
-            await self._refuse(receive, send, already=0)
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.limit:
-                await self._refuse(receive, send, already=len(body),
-                                   more=message.get("more_body", False))
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, receive: Receive, send: Send, *, already: int,
-                      more: bool = True) -> None:
-        # Read (and drop) the rest, up to a cap, so the client gets to read the 413.
-        seen = already
-        while more and seen < _DRAIN_FACTOR * self.limit:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            seen += len(message.get("body", b""))
-            more = message.get("more_body", False)
-        payload = json.dumps({"detail": self.detail}).encode()
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(payload)).encode())]
-        if more:
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
-
-
-def _content_length(scope: Scope) -> int | None:
-    for key, value in scope.get("headers", ()):
-        if key == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 def _shown_name(filename: str | None) -> str:
@@ -189,10 +136,12 @@ def create_app(
     recognizer_or_path: EmotionRecognizer | str | os.PathLike,
     *,
     max_upload_mb: float = 10,
-    cors_origins: Sequence[str] = ("http://localhost:3000",),
+    cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
     max_concurrency: int = 1,
     decode_workers: int = 2,
     max_pending: int = 64,
+    limits: AudioLimits = DEFAULT_LIMITS,
+    body_timeout: float = 60.0,
     backbone: str | None = None,
     recognizer_options: dict[str, Any] | None = None,
     on_ready: Callable[[EmotionRecognizer], None] | None = None,
@@ -200,15 +149,19 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app. A path is loaded at start-up (lifespan), a recognizer is used as is.
 
-    ``recognizer_options`` go to :meth:`EmotionRecognizer.from_pretrained` (``device``,
-    ``threads``, ``quantize``, ``long_threshold`` ...); ``on_ready`` is called once the model is
-    loaded, before the first request is accepted. ``history`` says where answers are recorded
-    (:mod:`ser.history`; default: nowhere).
+    A recognizer is anything with ``sampling_rate`` and ``predict(clip, sampling_rate, *,
+    batch_size, gate)`` (see :meth:`EmotionRecognizer.predict`). ``recognizer_options`` go to
+    :meth:`EmotionRecognizer.from_pretrained` (``device``, ``threads``, ``quantize``,
+    ``long_threshold`` ...); ``on_ready`` is called once the model is loaded, before the first
+    request is accepted. ``limits`` bound what an upload may contain (see the module docstring).
+    ``history`` says where answers are recorded (:mod:`ser.history`; default: nowhere).
     """
     if max_upload_mb <= 0:
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
     if max_concurrency < 1 or decode_workers < 1 or max_pending < 1:
         raise ValueError("max_concurrency, decode_workers and max_pending must be at least 1")
+    if not body_timeout > 0:
+        raise ValueError(f"body_timeout must be positive, got {body_timeout}")
     limit = int(max_upload_mb * MB)
     too_large = (f"upload too large: the limit is {max_upload_mb:g} MB "
                  f"({limit} bytes); send a shorter or compressed recording")
@@ -216,6 +169,7 @@ def create_app(
     if backbone is not None:
         options["backbone"] = backbone
     recorder = History(history)  # a bad --store fails here, before the model loads
+    admission = Admission(max_pending)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -226,9 +180,12 @@ def create_app(
             log.error("cannot start: the model did not load: %s", exc)
             raise
         app.state.recognizer = recognizer
-        app.state.model_limiter = anyio.CapacityLimiter(max_concurrency)
-        app.state.decode_limiter = anyio.CapacityLimiter(decode_workers)
-        app.state.pending = 0
+        app.state.header_limiter = anyio.CapacityLimiter(_HEADER_READERS)
+        app.state.slots = PrioritySlots(decode_workers, long_cost=_LONG_UPLOAD_S)
+        # Threads of their own for the slot holders: the multipart parser's spool writes use
+        # anyio's shared pool, and a crowd of uploads must not make a decode wait for a thread.
+        app.state.work_threads = anyio.CapacityLimiter(decode_workers)
+        app.state.model_gate = PriorityGate(max_concurrency)
         try:
             await anyio.to_thread.run_sync(recorder.start, getattr(recognizer, "source", None))
         except Exception as exc:
@@ -245,6 +202,7 @@ def create_app(
 
     app = FastAPI(title="ser: speech emotion recognition", lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)
+    app.state.admission = admission
 
     @app.exception_handler(RequestValidationError)
     async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -263,7 +221,7 @@ def create_app(
         return JSONResponse({"detail": f"internal server error ({type(exc).__name__}); "
                                        "see the server log"}, status_code=500)
 
-    @app.get("/ping")
+    @app.get("/ping", response_model=PingBody)
     async def ping() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -272,67 +230,91 @@ def create_app(
         page = resources.files("ser").joinpath("static/index.html").read_text(encoding="utf-8")
         return HTMLResponse(page)
 
-    @app.post("/predict")
-    async def predict(request: Request, file: UploadFile = File(...)) -> JSONResponse:
+    @app.post("/predict", response_model=PredictionBody, responses=ERROR_RESPONSES,
+              summary="The emotion of one recording")
+    async def predict(request: Request, file: UploadFile = File(
+            ..., description="the recording: wav, flac, ogg or mp3")) -> JSONResponse:
         state = request.app.state
         shown = _shown_name(file.filename)
-        data = await file.read()
-        await file.close()
-        if len(data) > limit:
-            return JSONResponse({"detail": too_large}, status_code=413)
-        if not data:
-            return JSONResponse({"detail": f"empty file {shown} (0 bytes): nothing to analyse"},
-                                status_code=400)
-        if state.pending >= max_pending:
-            return JSONResponse({"detail": f"server busy: {max_pending} requests already "
-                                           "waiting; retry shortly"},
-                                status_code=503, headers={"Retry-After": "1"})
-        state.pending += 1
         try:
-            recognizer: EmotionRecognizer = state.recognizer
-            clip = await anyio.to_thread.run_sync(_decode, data, shown,
-                                                  recognizer.sampling_rate,
-                                                  limiter=state.decode_limiter)
-            prediction = await anyio.to_thread.run_sync(
-                _infer, recognizer, clip, limiter=state.model_limiter)
+            if file.size == 0:
+                raise AudioError(shown, "empty file (0 bytes): nothing to analyse", "empty")
+            info = await anyio.to_thread.run_sync(_header, file.file, shown, limits,
+                                                  limiter=state.header_limiter)
+            async with state.slots.hold(info.duration):
+                recognizer: EmotionRecognizer = state.recognizer
+                clip = await anyio.to_thread.run_sync(_decode, file.file, shown,
+                                                      recognizer.sampling_rate, limits,
+                                                      limiter=state.work_threads)
+                gate = functools.partial(state.model_gate.hold, info.duration)
+                prediction = await anyio.to_thread.run_sync(_infer, recognizer, clip, gate,
+                                                            limiter=state.work_threads)
+                # The history keeps the upload's hash (and, with --keep-audio, its bytes): read
+                # back from the spool, at most max_upload_mb, only when a store is on.
+                data = (await anyio.to_thread.run_sync(_read_all, file.file,
+                                                       limiter=state.work_threads)
+                        if state.history.enabled else b"")
         except AudioError as exc:
-            status = 415 if exc.kind in _UNSUPPORTED_KINDS else 400
             log.info("rejected upload %s: %s", shown, exc.reason)
             return JSONResponse({"detail": f"cannot use the uploaded file {shown}: {exc.reason}"},
-                                status_code=status)
+                                status_code=_STATUS_OF_KIND.get(exc.kind, 400))
         finally:
-            state.pending -= 1
+            await file.close()
         body = prediction_payload(prediction)
         body.update(await state.history.record(data, file.filename, prediction,
                                                request.client.host if request.client else None))
         return JSONResponse(body)
 
     app.include_router(history_router)
-    app.add_middleware(UploadLimit, limit=limit + _MULTIPART_SLACK, detail=too_large)
+    app.add_middleware(RequestGuard, admission=admission, limit=limit + _MULTIPART_SLACK,
+                       too_large=too_large, body_timeout=body_timeout)
     app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_credentials=False,
                        allow_methods=["GET", "POST", "DELETE", "OPTIONS"], allow_headers=["*"])
     return app
 
 
-def _decode(data: bytes, shown: str, rate: int) -> np.ndarray:
+def _read_all(file: BinaryIO) -> bytes:
+    file.seek(0)
+    return file.read()
+
+
+def _header(file: BinaryIO, shown: str, limits: AudioLimits) -> AudioInfo:
+    """The upload's header, checked against ``limits`` before anything is decoded."""
+    info = _client_fault(audio_info, file, name=shown)
+    limits.check(info)
+    return info
+
+
+def _decode(file: BinaryIO, shown: str, rate: int, limits: AudioLimits) -> np.ndarray:
+    return _client_fault(load_audio, file, target_sr=rate, name=shown, limits=limits)
+
+
+def _client_fault(read: Callable[..., Any], file: BinaryIO, *, name: str, **kwargs: Any) -> Any:
+    """Run a reader of the client's bytes; any failure of it is a 400 naming the file, not a
+    server fault."""
     try:
-        return load_audio(data, target_sr=rate, name=shown)
+        return read(file, name=name, **kwargs)
     except AudioError:
         raise
     except Exception as exc:  # noqa: BLE001 - the client's bytes, not a server fault: a 400
-        log.warning("upload %s could not be decoded: %r", shown, exc)
-        raise AudioError(shown, f"could not be decoded ({type(exc).__name__}: {exc})",
+        log.warning("upload %s could not be decoded: %r", name, exc)
+        raise AudioError(name, f"could not be decoded ({type(exc).__name__}: {exc})",
                          "truncated") from exc
 
 
-def _infer(recognizer: EmotionRecognizer, clip: np.ndarray) -> Prediction:
-    return recognizer.predict(clip, sampling_rate=recognizer.sampling_rate)
+def _infer(recognizer: EmotionRecognizer, clip: np.ndarray,
+           gate: Callable[[], Any]) -> Prediction:
+    # One window per forward pass, so that a long upload yields the model between windows
+    # (on the CPU, batching windows gains ~5%).
+    return recognizer.predict(clip, sampling_rate=recognizer.sampling_rate, batch_size=1,
+                              gate=gate)
 
 
 def make_server(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000,
-                log_level: str = "info") -> Any:
+                log_level: str = "info", header_timeout: float = 10.0) -> Any:
     """A uvicorn server that logs ``ready: http://HOST:PORT`` once the model is loaded *and*
-    the socket listens; ``server.started`` turns true at the same moment (tests poll it)."""
+    the socket listens; ``server.started`` turns true at the same moment (tests poll it).
+    Connections without complete request headers after ``header_timeout`` s are closed."""
     import uvicorn
 
     class _Server(uvicorn.Server):
@@ -342,7 +324,7 @@ def make_server(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000,
                 log.info("ready: http://%s:%d", host, bound_port(self))
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                            lifespan="on")
+                            lifespan="on", http=h11_protocol(header_timeout))
     return _Server(config)
 
 
@@ -364,8 +346,10 @@ class ServerThread:
     """
 
     def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 0,
-                 start_timeout: float = 60.0, log_level: str = "warning") -> None:
-        self.server = make_server(app, host=host, port=port, log_level=log_level)
+                 start_timeout: float = 60.0, log_level: str = "warning",
+                 header_timeout: float = 10.0) -> None:
+        self.server = make_server(app, host=host, port=port, log_level=log_level,
+                                  header_timeout=header_timeout)
         self.host = host
         self.start_timeout = start_timeout
         self._thread: Any = None
@@ -398,7 +382,10 @@ def run_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     max_upload_mb: float = 10,
-    cors_origins: Sequence[str] = ("http://localhost:3000",),
+    cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
+    limits: AudioLimits = DEFAULT_LIMITS,
+    header_timeout: float = 10.0,
+    body_timeout: float = 60.0,
     backbone: str | None = None,
     recognizer_options: dict[str, Any] | None = None,
     log_level: str = "info",
@@ -407,11 +394,12 @@ def run_server(
     """Serve until interrupted (Ctrl-C). Returns 1 if start-up failed (e.g. the model did not
     load; the reason is logged), else 0."""
     app = create_app(model, max_upload_mb=max_upload_mb, cors_origins=cors_origins,
-                     backbone=backbone, recognizer_options=recognizer_options,
-                     history=history)
-    server = make_server(app, host=host, port=port, log_level=log_level)
+                     limits=limits, body_timeout=body_timeout, backbone=backbone,
+                     recognizer_options=recognizer_options, history=history)
+    server = make_server(app, host=host, port=port, log_level=log_level,
+                         header_timeout=header_timeout)
     server.run()
     return 0 if server.started else 1
 
 
-__all__ = ["ServerThread", "UploadLimit", "bound_port", "create_app", "make_server", "prediction_payload", "run_server"]
+__all__ = ["DEFAULT_CORS_ORIGINS", "ServerThread", "bound_port", "cors_origins_with", "create_app", "make_server", "prediction_payload", "run_server"]

@@ -138,3 +138,118 @@ def test_to_mono_checks_arrays_the_same_way():
     assert to_mono(tone(0.5, 8000, channels=2), 8000).shape == (8000,)
     with pytest.raises(AudioError, match="NaN"):
         to_mono(np.full(8000, np.inf, np.float32), 16000)
+
+
+# -- bounds read from the header before decoding (issue 14, item 1) --------------------------
+
+from ser.audio import DEFAULT_LIMITS, NO_LIMITS, AudioLimits  # noqa: E402
+
+
+def silence_file(path: Path, seconds: float, rate: int, channels: int, fmt: str = "FLAC") -> Path:
+    """Long silence written block by block (a small file however long: FLAC packs silence)."""
+    block = np.zeros((min(int(seconds * rate), 1 << 16), channels), np.int16)
+    left = int(seconds * rate)
+    with sf.SoundFile(path, "w", rate, channels, format=fmt, subtype="PCM_16") as out:
+        while left > 0:
+            out.write(block[:left])
+            left -= len(block)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("seconds", "rate", "channels", "kind", "words"),
+    [
+        (11 * 60, 8000, 1, "too_long", "11 min 0 s of audio; at most 10 min 0 s"),
+        (1.0, 8000, 9, "too_many_channels", "9 channels: at most 8"),
+        (20.0, 100, 1, "bad_rate", "sample rate 100 Hz"),
+    ],
+    ids=["11-minute", "9-channel", "100-Hz"],
+)
+def test_header_bounds_refuse_before_decoding(tmp_path: Path, monkeypatch, seconds, rate,
+                                              channels, kind, words):
+    fmt = "WAV" if rate < 1000 or channels > 8 else "FLAC"  # FLAC: no 100 Hz, at most 8 channels
+    path = silence_file(tmp_path / f"hostile.{fmt.lower()}", seconds, rate, channels, fmt)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoding started although the header is out of bounds")
+
+    monkeypatch.setattr(sf.SoundFile, "read", no_decoding)
+    with pytest.raises(AudioError) as err:
+        load_audio(path)
+    assert err.value.kind == kind
+    assert words in err.value.reason and str(path) in str(err.value)
+
+
+def test_bounds_are_options(tmp_path: Path):
+    path = silence_file(tmp_path / "long.flac", 90.0, 8000, 2)
+    with pytest.raises(AudioError, match="too long"):
+        load_audio(path, limits=AudioLimits(max_seconds=60))
+    assert load_audio(path, limits=NO_LIMITS).size == 90 * TARGET_SR
+    # A slice within the bound is fine: windowed readers of long files decode a few seconds.
+    assert load_audio(path, offset=10, duration=4, limits=AudioLimits(max_seconds=60)).size == 4 * TARGET_SR
+    slow = silence_file(tmp_path / "slow.wav", 1.0, 100, 1, "WAV")
+    assert load_audio(slow, limits=AudioLimits(min_rate=50)).size == TARGET_SR
+    with pytest.raises(ValueError, match="min_rate"):
+        AudioLimits(min_rate=48000, max_rate=8000)
+
+
+def test_a_long_many_channel_file_decodes_in_bounded_memory(tmp_path: Path):
+    """2 min of 8-channel 48 kHz silence (a few KB of FLAC): decoding it whole at once would
+    allocate 2 min x 48000 x 8 x 4 B = 184 MB; streamed, the peak is about the 16 kHz mono
+    result (7.7 MB) plus blocks."""
+    import tracemalloc
+
+    path = silence_file(tmp_path / "wide.flac", 120.0, 48000, 8)
+    assert path.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        audio = load_audio(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert audio.shape == (120 * TARGET_SR,) and not audio.any()
+    assert peak < 3 * audio.nbytes, f"peak {peak / 1e6:.0f} MB for a {audio.nbytes / 1e6:.1f} MB result"
+
+
+def test_streamed_decoding_equals_decoding_whole(tmp_path: Path):
+    """Block-wise mix-down and resampling give the same samples as doing it in one go."""
+    import soxr
+
+    rng = np.random.default_rng(3)
+    wave = (0.3 * rng.standard_normal((200_000, 3))).astype(np.float32)  # > 3 blocks
+    sf.write(tmp_path / "n.wav", wave, 44100, subtype="FLOAT")
+    whole = soxr.resample(wave.mean(axis=1, dtype=np.float32), 44100, TARGET_SR, quality="HQ")
+    np.testing.assert_allclose(load_audio(tmp_path / "n.wav"), whole, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("head", "words"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 200, "it looks like a PNG image"),
+        (b"%PDF-1.7\n" + b"x" * 200, "it looks like a PDF document"),
+        (b"<!doctype html><html>" + b" " * 200, "it looks like HTML or XML text"),
+        (bytes(range(7, 250)), "its first bytes match no audio format"),
+    ],
+    ids=["png", "pdf", "html", "binary"],
+)
+def test_not_audio_is_said_in_plain_words(head, words):
+    with pytest.raises(AudioError) as err:
+        load_audio(head, name="upload")
+    assert err.value.kind == "not_audio"
+    assert words in err.value.reason
+    assert "b'" not in str(err.value) and "\\x" not in str(err.value)
+
+
+def test_a_file_object_is_read_in_place(tmp_path: Path):
+    """A seekable file (an upload spooled to disk) is decoded without copying it whole."""
+    path = silence_file(tmp_path / "s.flac", 2.0, 16000, 1)
+
+    class NoWholeRead(io.BufferedReader):
+        def read(self, size=-1):
+            assert size is not None and size >= 0, "the whole file was read into memory"
+            return super().read(size)
+
+    with NoWholeRead(io.FileIO(path)) as fh:
+        fh.seek(5)  # read from its start, wherever the caller left it
+        assert load_audio(fh).size == 2 * TARGET_SR
+    assert DEFAULT_LIMITS.max_seconds == 600 and DEFAULT_LIMITS.max_channels == 8

@@ -152,7 +152,9 @@ def test_upload_above_the_limit_gets_413(client):
 
 def test_chunked_upload_above_the_limit_gets_413(server):
     """No Content-Length: the limit still holds while the body streams in."""
-    def chunks():
+    def chunks():  # a well-formed multipart head, then a file part that goes on and on
+        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+               b"Content-Type: audio/wav\r\n\r\n")
         for _ in range(40):
             yield b"\0" * 65536
 
@@ -197,9 +199,10 @@ class SlowRecognizer:
         self.release = threading.Event()
         self.started = threading.Semaphore(0)
 
-    def predict(self, clip, sampling_rate=None):
-        self.started.release()
-        assert self.release.wait(timeout=30)
+    def predict(self, clip, sampling_rate=None, *, batch_size=8, gate=None):
+        with gate():
+            self.started.release()
+            assert self.release.wait(timeout=30)
         probs = np.full(len(LABELS), 1 / len(LABELS))
         probs[2] += 0.1
         return Prediction.from_probabilities(probs / probs.sum(), duration=clip.size / RATE)
@@ -218,7 +221,7 @@ def test_slow_inference_blocks_neither_the_loop_nor_the_queue_bound():
         assert httpx.get(url + "/ping", timeout=10).json() == {"status": "ok"}
         assert time.perf_counter() - start < 0.5
         deadline = time.monotonic() + 10
-        while app.state.pending < 2 and time.monotonic() < deadline:
+        while app.state.admission.pending < 2 and time.monotonic() < deadline:
             time.sleep(0.01)  # the second request is decoded and waits for the model
         busy = httpx.post(url + "/predict", files={"file": ("y.wav", data)}, timeout=10)
         assert busy.status_code == 503 and "busy" in busy.json()["detail"]
@@ -232,7 +235,7 @@ def test_slow_inference_blocks_neither_the_loop_nor_the_queue_bound():
 class BrokenRecognizer:
     sampling_rate = RATE
 
-    def predict(self, clip, sampling_rate=None):
+    def predict(self, clip, sampling_rate=None, **options):
         raise RuntimeError("simulated model fault")
 
 

@@ -21,6 +21,8 @@ from ser.model import EmotionClassifier
 from ser.serve import ServerThread, create_app
 
 RATE = 16000
+ENGLISH = {"marah": "anger", "jijik": "disgust", "takut": "fear", "bahagia": "happiness",
+           "netral": "neutral", "sedih": "sadness"}
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 DRIVERS = ("chromedriver",)
 
@@ -99,8 +101,13 @@ def test_upload_page_shows_the_api_label_and_six_bars(server, browser, tmp_path)
             ec.text_to_be_present_in_element((By.ID, "status"), f"{path.name}: done"))
         label = browser.find_element(By.ID, "label").text
         assert label == api["emotion"]
+        assert browser.find_element(By.ID, "label-en").text == f"({ENGLISH[label]})"
         rows = browser.find_elements(By.CSS_SELECTOR, "#bars .row")
-        assert [row.get_attribute("data-label") for row in rows] == list(LABELS)
+        # Highest probability first, each Indonesian label with its English name beside it.
+        by_probability = sorted(LABELS, key=lambda k: -api["probabilities"][k])
+        assert [row.get_attribute("data-label") for row in rows] == by_probability
+        assert [row.find_element(By.CSS_SELECTOR, ".name").text for row in rows] == [
+            f"{k} ({ENGLISH[k]})" for k in by_probability]
         widths = [row.find_element(By.CSS_SELECTOR, ".bar").get_attribute("style")
                   for row in rows]
         shown = {row.get_attribute("data-label"): float(w.split("width:")[1].split("%")[0])
@@ -119,7 +126,62 @@ def test_upload_page_shows_the_reason_for_a_bad_file(server, browser, tmp_path):
     bad.write_bytes(b"this is not sound at all, just text" * 4)
     browser.find_element(By.ID, "file").send_keys(str(bad))
     WebDriverWait(browser, 20).until(
-        ec.text_to_be_present_in_element((By.ID, "status"), "Error 415"))
+        ec.text_to_be_present_in_element((By.ID, "status"), "(error 415)"))
     status = browser.find_element(By.ID, "status").text
-    assert "not an audio file" in status
+    assert status.startswith("Could not analyse notes.wav (error 415): ")
+    assert "not an audio file: it looks like plain text" in status
+    assert "b'" not in status and "\\x" not in status
     assert not browser.find_element(By.ID, "result").is_displayed()
+
+
+def test_png_upload_is_explained_in_plain_words(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/")
+    png = tmp_path / "photo.wav"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(3000))
+    browser.find_element(By.ID, "file").send_keys(str(png))
+    WebDriverWait(browser, 20).until(
+        ec.text_to_be_present_in_element((By.ID, "status"), "(error 415)"))
+    status = browser.find_element(By.ID, "status").text
+    assert "it looks like a PNG image" in status
+    assert "b'" not in status and "\\x" not in status and "PNG\\r" not in status
+
+
+def test_keyboard_tab_reaches_the_chooser_and_enter_opens_it(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(server + "/")
+    # Record what opening the chooser does: a click on the file input.
+    browser.execute_script(
+        "window.opened = 0;"
+        "document.getElementById('file').addEventListener('click', () => window.opened++);")
+    body = browser.find_element(By.TAG_NAME, "body")
+    reached = None
+    for presses in range(1, 6):
+        (body if presses == 1 else browser.switch_to.active_element).send_keys(Keys.TAB)
+        if browser.switch_to.active_element.get_attribute("id") == "choose":
+            reached = presses
+            break
+    assert reached == 1, "Tab does not reach the file chooser first"
+    chooser = browser.switch_to.active_element
+    assert chooser.tag_name == "button" and chooser.is_displayed()
+    assert browser.execute_script("return window.opened") == 0
+    chooser.send_keys(Keys.ENTER)
+    assert browser.execute_script("return window.opened") == 1
+
+
+def test_drop_zone_is_a_block_and_draws_over_no_text(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/")
+    drop = browser.find_element(By.ID, "drop")
+    assert drop.tag_name == "div" and drop.value_of_css_property("display") == "block"
+    box = drop.rect
+    for other in browser.find_elements(By.CSS_SELECTOR, "h1, body > p, #status"):
+        r = other.rect
+        overlap = (min(box["y"] + box["height"], r["y"] + r["height"]) - max(box["y"], r["y"]))
+        assert overlap <= 0, (other.tag_name, r, box)

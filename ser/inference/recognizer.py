@@ -31,7 +31,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -245,9 +245,14 @@ class EmotionRecognizer:
     # -- one input ----------------------------------------------------------------------------
 
     def predict(self, audio: str | os.PathLike | np.ndarray,
-                sampling_rate: int | None = None, *, batch_size: int = 8) -> Prediction:
+                sampling_rate: int | None = None, *, batch_size: int = 8,
+                gate: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+                ) -> Prediction:
         """Predict one file (path) or array (``sampling_rate`` required; (samples,) or
-        (samples, channels)). Raises :class:`~ser.audio.AudioError` for unusable audio."""
+        (samples, channels)). Raises :class:`~ser.audio.AudioError` for unusable audio.
+
+        ``gate``, if given, is entered around each forward pass (once per batch of windows of a
+        long recording): a server uses it to share the model fairly between callers."""
         warning = None
         if isinstance(audio, (str, os.PathLike)):
             info = audio_info(audio)
@@ -255,43 +260,52 @@ class EmotionRecognizer:
             if warning:
                 log.warning("%s: %s", audio, warning)
             if self.plan.is_long(info.duration):
-                return replace(self._predict_long_file(str(audio), info.duration, batch_size),
-                               warning=warning)
+                return replace(self._predict_long_file(str(audio), info.duration, batch_size,
+                                                       gate), warning=warning)
             clip = load_audio(audio, target_sr=self.sampling_rate)
         else:
             if sampling_rate is None:
                 raise AudioError("<array>", "an array needs its sampling_rate", "not_audio")
             clip = to_mono(audio, sampling_rate, target_sr=self.sampling_rate)
             if self.plan.is_long(clip.size / self.sampling_rate):
-                return self._predict_long_array(clip, batch_size)
-        probs = self.probabilities([clip])[0]
+                return self._predict_long_array(clip, batch_size, gate)
+        probs = self._gated_probabilities([clip], gate)[0]
         return Prediction.from_probabilities(probs, duration=clip.size / self.sampling_rate,
                                              warning=warning)
 
+    def _gated_probabilities(self, clips: Sequence[np.ndarray],
+                             gate: Callable[[], contextlib.AbstractContextManager[Any]] | None,
+                             ) -> np.ndarray:
+        with gate() if gate is not None else contextlib.nullcontext():
+            return self.probabilities(clips)
+
     # -- long recordings ----------------------------------------------------------------------
 
-    def _predict_long_file(self, path: str, duration: float, batch_size: int) -> Prediction:
+    def _predict_long_file(self, path: str, duration: float, batch_size: int,
+                           gate: Callable[[], Any] | None = None) -> Prediction:
         starts = self.plan.starts(duration)
         windows = file_windows(path, starts, self.plan.window, target_sr=self.sampling_rate)
-        return self._predict_windows(windows, starts, duration, batch_size)
+        return self._predict_windows(windows, starts, duration, batch_size, gate)
 
-    def _predict_long_array(self, clip: np.ndarray, batch_size: int) -> Prediction:
+    def _predict_long_array(self, clip: np.ndarray, batch_size: int,
+                            gate: Callable[[], Any] | None = None) -> Prediction:
         duration = clip.size / self.sampling_rate
         starts = self.plan.starts(duration)
         windows = array_windows(clip, starts, self.plan.window, sampling_rate=self.sampling_rate)
-        return self._predict_windows(windows, starts, duration, batch_size)
+        return self._predict_windows(windows, starts, duration, batch_size, gate)
 
     def _predict_windows(self, windows: Iterable[np.ndarray], starts: list[float],
-                         duration: float, batch_size: int) -> Prediction:
+                         duration: float, batch_size: int,
+                         gate: Callable[[], Any] | None = None) -> Prediction:
         rows: list[np.ndarray] = []
         pending: list[np.ndarray] = []
         for clip in windows:
             pending.append(clip)
             if len(pending) == batch_size:
-                rows.append(self.probabilities(pending))
+                rows.append(self._gated_probabilities(pending, gate))
                 pending = []
         if pending:
-            rows.append(self.probabilities(pending))
+            rows.append(self._gated_probabilities(pending, gate))
         probs = np.concatenate(rows)
         per_window = []
         for start, p in zip(starts, probs):

@@ -1,0 +1,273 @@
+"""`ser serve` under hostile uploads and connections (issue 14, item 1): each refusal comes
+before the cost it prevents (decoding, reading the body, holding a socket), and short
+uploads are not starved by long ones. The hostile files are made here, small."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser.inference import Prediction
+from ser.labels import LABELS
+from ser.serve import DEFAULT_CORS_ORIGINS, ServerThread, cors_origins_with, create_app
+from ser.serve_schedule import PriorityGate, PrioritySlots
+
+RATE = 16000
+
+
+def silence(seconds: float, rate: int, channels: int, fmt: str) -> bytes:
+    """Silence encoded block by block: an hour of FLAC is a few hundred KB."""
+    buf = io.BytesIO()
+    left = int(seconds * rate)
+    block = np.zeros((min(left, 1 << 16), channels), np.int16)
+    with sf.SoundFile(buf, "w", rate, channels, format=fmt, subtype="PCM_16") as out:
+        while left > 0:
+            out.write(block[:left])
+            left -= len(block)
+    return buf.getvalue()
+
+
+def speech(seconds: float, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave = 0.3 * np.sin(2 * np.pi * 150 * t) + rng.normal(0, 0.05, t.size)
+    buf = io.BytesIO()
+    sf.write(buf, wave.astype(np.float32), RATE, format="WAV")
+    return buf.getvalue()
+
+
+class WindowedRecognizer:
+    """A stand-in model that costs ``step`` seconds per 4-second window, taking the gate once
+    per window as the real recognizer does, and logs when each prediction ends."""
+
+    sampling_rate = RATE
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.step = step
+        self.finished: list[float] = []  # durations, in the order their predictions ended
+        self.calls = 0
+        self.running = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+
+    def predict(self, clip, sampling_rate=None, *, batch_size=8, gate=None):
+        self.calls += 1
+        for _ in range(max(1, int(np.ceil(clip.size / RATE / 4)))):
+            with gate():
+                self.running.set()
+                assert self.release.wait(timeout=30)
+                time.sleep(self.step)
+        self.finished.append(clip.size / RATE)
+        probs = np.full(len(LABELS), 1 / len(LABELS))
+        probs[0] += 0.1
+        return Prediction.from_probabilities(probs / probs.sum(), duration=clip.size / RATE)
+
+
+@pytest.fixture(scope="module")
+def fake():
+    return WindowedRecognizer()
+
+
+@pytest.fixture(scope="module")
+def server(fake) -> str:
+    with ServerThread(create_app(fake)) as url:
+        yield url
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "words"),
+    [
+        (silence(3600, 8000, 1, "FLAC"), 413, "too long: 60 min 0 s of audio; at most 10 min"),
+        (silence(2, 8000, 9, "WAV"), 413, "9 channels: at most 8"),
+        (silence(60, 100, 1, "WAV"), 415, "unsupported sample rate 100 Hz"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(5000), 415, "not an audio file: it looks like a PNG image"),
+        (bytes(range(256)) * 40, 415, "its first bytes match no audio format"),
+    ],
+    ids=["1-hour-flac", "9-channels", "100-Hz-wav", "png", "garbage"],
+)
+def test_hostile_uploads_are_refused_from_the_header(server, fake, data, status, words):
+    calls = fake.calls
+    start = time.perf_counter()
+    response = httpx.post(server + "/predict", files={"file": ("x.flac", data)}, timeout=30)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert words in detail and "b'" not in detail and "\\x" not in detail
+    assert time.perf_counter() - start < 5
+    assert fake.calls == calls  # the model never saw it
+    assert httpx.get(server + "/ping", timeout=10).json() == {"status": "ok"}
+
+
+def test_a_long_wide_upload_within_the_limits_is_answered(server):
+    """Two minutes of 8-channel 48 kHz silence (a few dozen KB of FLAC) is within the limits:
+    decoded (streamed, see test_audio) and answered."""
+    data = silence(120, 48000, 8, "FLAC")
+    assert len(data) < 100_000
+    response = httpx.post(server + "/predict", files={"file": ("wide.flac", data)}, timeout=120)
+    assert response.status_code == 200, response.text
+    assert response.json()["duration"] == pytest.approx(120)
+
+
+def test_the_limits_are_options():
+    from ser.audio import AudioLimits
+
+    app = create_app(WindowedRecognizer(), limits=AudioLimits(max_seconds=5, max_channels=1))
+    with ServerThread(app) as url:
+        long = httpx.post(url + "/predict", files={"file": ("a.wav", speech(6))}, timeout=30)
+        assert long.status_code == 413 and "at most 5.0 s" in long.json()["detail"]
+        stereo = httpx.post(url + "/predict", files={"file": ("b.wav", silence(1, RATE, 2, "WAV"))},
+                            timeout=30)
+        assert stereo.status_code == 413 and "2 channels" in stereo.json()["detail"]
+        assert httpx.post(url + "/predict", files={"file": ("c.wav", speech(4))},
+                          timeout=30).status_code == 200
+
+
+def _raw(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_busy_is_said_before_the_body_is_read():
+    """max_pending requests in progress: the next one gets 503 on its headers alone (the 5 MB
+    it announces are never sent, so reading them would hang the test)."""
+    model = WindowedRecognizer()
+    model.release.clear()
+    app = create_app(model, max_pending=1)
+    with ServerThread(app) as url, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(httpx.post, url + "/predict",
+                            files={"file": ("a.wav", speech(1))}, timeout=30)
+        assert model.running.wait(timeout=10)
+        with _raw(url) as sock:
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n"
+                         b"Content-Type: multipart/form-data; boundary=x\r\n\r\n")
+            answer = _read_all(sock)
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+        assert b"server busy" in answer
+        model.release.set()
+        assert first.result().status_code == 200
+
+
+def test_a_connection_that_stops_mid_header_is_closed():
+    with ServerThread(create_app(WindowedRecognizer()), header_timeout=0.5) as url:
+        for sent in (b"", b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Ty"):
+            with _raw(url) as sock:
+                sock.sendall(sent)
+                start = time.perf_counter()
+                assert _read_all(sock) == b""  # closed by the server, nothing answered
+                assert time.perf_counter() - start < 5
+        # A client that sends its headers in time is not affected.
+        assert httpx.get(url + "/ping", timeout=10).json() == {"status": "ok"}
+
+
+def test_a_body_that_stops_gets_408():
+    with ServerThread(create_app(WindowedRecognizer(), body_timeout=0.5)) as url:
+        with _raw(url) as sock:
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                         b"Content-Type: multipart/form-data; boundary=x\r\n\r\n--x\r\n")
+            start = time.perf_counter()
+            answer = _read_all(sock)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"not received within 0.5 s" in answer
+        assert time.perf_counter() - start < 5
+
+
+def test_a_short_upload_overtakes_long_ones():
+    """Four 60 s uploads (15 windows of 0.05 s each) queue; a 2 s upload sent after them is
+    answered while the first long one is still running, not after all four."""
+    model = WindowedRecognizer(step=0.05)
+    long_data = silence(60, RATE, 1, "FLAC")
+    with ServerThread(create_app(model)) as url, ThreadPoolExecutor(5) as pool:
+        longs = [pool.submit(httpx.post, url + "/predict",
+                             files={"file": (f"long{i}.flac", long_data)}, timeout=60)
+                 for i in range(4)]
+        assert model.running.wait(timeout=10)
+        start = time.perf_counter()
+        short = httpx.post(url + "/predict", files={"file": ("short.wav", speech(2))},
+                           timeout=60)
+        latency = time.perf_counter() - start
+        assert short.status_code == 200
+        assert all(f.result().status_code == 200 for f in longs)
+    assert model.finished.index(2.0) == 0, model.finished
+    assert latency < 15 * 0.05, latency
+
+
+def test_priority_gate_lets_the_cheapest_in_first():
+    gate = PriorityGate(1)
+    entered: list[float] = []
+    ready = threading.Barrier(4)
+
+    def worker(cost: float) -> None:
+        ready.wait()
+        with gate.hold(cost):
+            entered.append(cost)
+
+    with gate.hold(0):
+        threads = [threading.Thread(target=worker, args=(c,)) for c in (600.0, 2.0, 60.0)]
+        for t in threads:
+            t.start()
+        ready.wait()
+        time.sleep(0.2)  # all three are waiting for the gate
+    for t in threads:
+        t.join(timeout=10)
+    assert entered == [2.0, 60.0, 600.0]
+
+
+async def _slots_order() -> list[float]:
+    import anyio
+
+    slots = PrioritySlots(2, long_cost=30)
+    granted: list[float] = []
+
+    async def job(cost: float, hold: anyio.Event) -> None:
+        async with slots.hold(cost):
+            granted.append(cost)
+            await hold.wait()
+
+    first, rest = anyio.Event(), anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(job, 600.0, first)  # a long one takes one slot
+        await anyio.sleep(0.05)
+        tg.start_soon(job, 300.0, rest)   # a second long one may not take the last slot
+        await anyio.sleep(0.05)
+        tg.start_soon(job, 2.0, rest)     # a short one does
+        await anyio.sleep(0.05)
+        assert granted == [600.0, 2.0]
+        first.set()
+        await anyio.sleep(0.05)
+        rest.set()
+    return granted
+
+
+def test_priority_slots_keep_one_for_short_uploads():
+    import anyio
+
+    assert anyio.run(_slots_order) == [600.0, 2.0, 300.0]
+
+
+def test_cors_defaults_and_additions():
+    assert set(DEFAULT_CORS_ORIGINS) == {"http://localhost:3000", "http://127.0.0.1:3000"}
+    assert cors_origins_with(["http://example.org", "http://localhost:3000"]) == (
+        "http://localhost:3000", "http://127.0.0.1:3000", "http://example.org")
+    with ServerThread(create_app(WindowedRecognizer(),
+                                 cors_origins=cors_origins_with(["http://example.org"]))) as url:
+        for origin in (*DEFAULT_CORS_ORIGINS, "http://example.org"):
+            answer = httpx.options(url + "/predict", headers={
+                "Origin": origin, "Access-Control-Request-Method": "POST"}, timeout=10)
+            assert answer.headers.get("access-control-allow-origin") == origin
+        other = httpx.get(url + "/ping", headers={"Origin": "http://evil.example"}, timeout=10)
+        assert "access-control-allow-origin" not in other.headers
