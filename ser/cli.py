@@ -53,7 +53,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from ser.audit.command import run_audit
 
     return run_audit(args.train, args.eval, out=args.out, threshold=args.threshold,
-                     cache_dir=args.cache_dir, workers=args.workers)
+                     cache_dir=args.cache_dir, workers=args.workers, data_root=args.data_root)
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
@@ -164,13 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "(Actor_XX folders) or any folder of audio files. Prints each match and "
                     "'N of M evaluation clips found in the training data'; files that cannot be "
                     "read are listed and left out.")
-    aud.add_argument("--train", required=True, type=Path, metavar="DIR")
+    aud.add_argument("--train", required=True, type=Path, metavar="DIR|split.csv",
+                     help="the training data: a folder (of a Kaggle root only train/), a training "
+                          "run folder or its split.csv (only its train rows; val/test rows and "
+                          "Kaggle test files are reported apart as held-out data)")
+    aud.add_argument("--data-root", type=Path, default=None, metavar="DIR",
+                     help="the Kaggle root a split.csv refers to (default: data.root of the "
+                          "run's config.yaml)")
     aud.add_argument("--eval", required=True, type=Path, metavar="DIR")
     aud.add_argument("--out", type=Path, default=None, metavar="FILE.csv",
-                     help="write the matches (eval_path, train_path, score)")
+                     help="write the matches (eval_path, train_path, score, coarse, part)")
     aud.add_argument("--threshold", type=_positive(float), default=None,
-                     help="lowest score counted as the same recording (default 0.85; measured: "
-                          "copies 0.93-1.0, other takes of the same sentence at most 0.78)")
+                     help="lowest fine score counted as the same recording (default 0.8; "
+                          "measured: copies 0.87-1.0, other speakers and takes of the same "
+                          "sentence at most 0.72; bench/BENCHMARKS.md)")
     aud.add_argument("--cache-dir", type=Path, default=None,
                      help="fingerprint cache (default $SER_CACHE/fingerprints, "
                           "~/.cache/ser/fingerprints)")

@@ -168,4 +168,5 @@ def find_matches(eval_fps: dict[str, Fingerprint], train_fps: dict[str, Fingerpr
                 if keep_below or (fine >= threshold and c >= COARSE_MIN):
                     rows.append((e_paths[i], t_paths[j], round(fine, 4), round(float(c), 4)))
     out = pd.DataFrame(rows, columns=columns)
-    return out.sort_values(["eval_path", "score"], ascending=[True, False], ignore_index=True)
+    return out.sort_values(["eval_path", "score", "train_path"], ascending=[True, False, True],
+                           ignore_index=True)

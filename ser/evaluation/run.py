@@ -83,6 +83,26 @@ def identify_backbone(model_path: str, backbone: str | None,
         "config.yaml is next to it", candidates
 
 
+def training_data_of(audit_cfg: Any, model_path: str):
+    """What to audit against: ``audit.train_root`` (a folder, run folder or split.csv), else the
+    train rows of the model's own run (``RUN/split.csv`` + data.root of ``RUN/config.yaml``)
+    unless ``audit.auto`` is false; None when neither is known."""
+    from ser.audit.training_set import training_set
+
+    if audit_cfg.get("train_root"):
+        return training_set(str(audit_cfg.train_root), audit_cfg.get("data_root"))
+    run = run_dir_of(model_path)
+    if not audit_cfg.get("auto", True) or run is None:
+        return None
+    if (run / "split.csv").is_file() and (run / "config.yaml").is_file():
+        try:
+            return training_set(run / "split.csv", audit_cfg.get("data_root"))
+        except (FileNotFoundError, ValueError) as exc:  # asked for by default, not by the user
+            log.warning("no leakage audit: the training data of %s cannot be listed (%s); give "
+                        "audit.train_root= or audit.data_root=", run, exc)
+    return None
+
+
 # -- predictions -------------------------------------------------------------------------------
 
 
@@ -208,11 +228,11 @@ def evaluate(cfg: DictConfig) -> Evaluation:
     table = predictions_table(data, results)
     audit_cfg = cfg.get("audit") or {}
     leakage = None
-    if audit_cfg.get("train_root"):
+    trained = training_data_of(audit_cfg, model_path)
+    if trained is not None:
         from ser.evaluation.leakage import audit_predictions
 
-        leakage = audit_predictions(table, str(audit_cfg.train_root), out_dir,
-                                    cache_dir=audit_cfg.get("cache_dir"))
+        leakage = audit_predictions(table, trained, out_dir, cache_dir=audit_cfg.get("cache_dir"))
     table.to_csv(out_dir / "predictions.csv", index=False)
     metrics = metrics_of(table, BREAKDOWNS[data.name], ravdess=data.name == "ravdess")
     if leakage is not None:
@@ -250,7 +270,7 @@ def evaluate(cfg: DictConfig) -> Evaluation:
         backbone=backbone, backbone_source=backbone_source, data_root=str(data.root),
         metrics=metrics, figures=figures, out_dir=out_dir, in_domain=in_domain,
         actors=data.actors, notes=data.notes, noise=noise_rows,
-        audit_root=audit_cfg.get("train_root")), out_dir / "report.md")
+        audit_root=trained.source if trained is not None else None), out_dir / "report.md")
 
     loggers = cfg.get("logger") or {}
     if "wandb" in loggers:
