@@ -33,14 +33,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, window=args.window, hop=args.hop,
         long_threshold=args.long_threshold, threads=args.threads, workers=args.workers,
         backbone=args.backbone, device=args.device, quantize=args.quantize,
-        trust_checkpoint=args.trust_checkpoint,
+        trust_checkpoint=args.trust_checkpoint, raw_probabilities=args.raw_probabilities,
     )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ser.serve import run_server
 
-    options = {"device": args.device, "threads": args.threads}
+    options = {"device": args.device, "threads": args.threads,
+               "raw_probabilities": args.raw_probabilities or None}
     return run_server(
         args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
         cors_origins=tuple(args.cors_origin or ("http://localhost:3000",)),
@@ -135,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--trust-checkpoint", action="store_true",
                       help="allow full unpickling of a .ckpt/.pth that safe loading refuses; "
                            "only for files from a trusted source")
+    pred.add_argument("--raw-probabilities", action="store_true",
+                      help="the model's uncalibrated probabilities (default: calibrated by the "
+                           "temperature fitted on the validation split, see README)")
     pred.set_defaults(func=_cmd_predict)
 
     serve = sub.add_parser(
@@ -156,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     serve.add_argument("--threads", type=_positive(int), default=None,
                        help="CPU threads for the model (torch.set_num_threads)")
+    serve.add_argument("--raw-probabilities", action="store_true",
+                       help="the model's uncalibrated probabilities (default: calibrated by the "
+                            "temperature fitted on the validation split, see README)")
     serve.set_defaults(func=_cmd_serve)
 
     aud = sub.add_parser(

@@ -21,8 +21,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ser.calibration import calibrate_export, logits_of
 from ser.distributed import distributed_job
 from ser.metrics import classification_summary
+from ser.model_card import write_model_card
 from ser.tracking import finish_wandb
 
 log = logging.getLogger(__name__)
@@ -167,14 +169,19 @@ def _run_job(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
         "val_ua_best": fit_metrics.get("val/ua_best"),
         "validation": evaluation_summary(model),
     }
+    calibration_sets = {"validation": logits_of(model)}  # ser.calibration: T fitted on these
     for name, node in (cfg.get("extra_test") or {}).items():
         extra = instantiate(node)
         trainer.test(model, datamodule=extra, ckpt_path=None)
         metrics[name] = evaluation_summary(model)
+        calibration_sets[name] = logits_of(model)
 
     if trainer.is_global_zero:
         model_dir = model.export(output_dir / "model")
+        metrics["calibration"] = calibrate_export(calibration_sets, model_dir,
+                                                  output_dir / "figures" / "reliability.png")
         metrics["model"] = str(model_dir)
+        write_model_card(model_dir, cfg, metrics, output_dir)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print_summary(metrics)
     optimized = cfg.get("optimized_metric")

@@ -94,6 +94,14 @@ def render(r: ReportInput) -> str:
                 table(["true \\ pred", *LABELS],
                       [[label, *row] for label, row in zip(LABELS, m["confusion"]["matrix"])]),
                 ""]
+    if "calibration" in m:
+        c = m["calibration"]
+        out += ["### Calibration", "",
+                f"Probabilities are divided by the temperature T = {c['temperature']:.3f} fitted "
+                "on the training run's validation split (T = 1: none known). Raw = the model's "
+                f"softmax before that; {c['bins']} confidence bins; n = {c['n']}.", "",
+                table(["", "ECE", "NLL"], [["raw", c["ece_before"], c["nll_before"]],
+                                           ["calibrated", c["ece_after"], c["nll_after"]]]), ""]
     if "unmapped" in m:
         out += ["### Where the emotions without a class went", "",
                 table(["emotion", *LABELS, "n"],

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ser.audio import AudioError, load_audio
+from ser.calibration import evaluation_calibration
 from ser.augment import add_noise
 from ser.evaluation import figures as fig
 from ser.evaluation.breakdowns import headline, metrics_of, nan_to_none
@@ -30,6 +31,7 @@ from ser.inference import EmotionRecognizer
 from ser.inference.loading import ORIGINAL_BACKBONE, STATE_DICT_SUFFIXES
 from ser.inference.recognizer import Result
 from ser.inference.report import COLUMNS, TRUTH_COLUMNS, FileResult, summary, table_line
+from ser.model_card import append_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +244,11 @@ def evaluate(cfg: DictConfig) -> Evaluation:
         metrics["actors"] = list(data.actors)
 
     figures = draw_figures(data, table, metrics, out_dir / "figures")
+    calibration = evaluation_calibration(table, recognizer.temperature,
+                                         out_dir / "figures" / "reliability.png", data.name)
+    if calibration is not None:
+        metrics["calibration"] = calibration
+        figures.append(Path(calibration["figure"]))
     noise_rows: list[dict[str, Any]] = []
     if cfg.dataset.get("noise_snr_db"):
         noise_rows.append({"snr_db": None, **headline(metrics)})
@@ -272,6 +279,7 @@ def evaluate(cfg: DictConfig) -> Evaluation:
         actors=data.actors, notes=data.notes, noise=noise_rows,
         audit_root=trained.source if trained is not None else None), out_dir / "report.md")
 
+    append_evaluation(model_path, metrics, data.name, report)
     loggers = cfg.get("logger") or {}
     if "wandb" in loggers:
         from ser.evaluation.wandb_log import log_evaluation
