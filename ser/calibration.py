@@ -227,6 +227,10 @@ def calibrate_export(sets: Mapping[str, tuple[np.ndarray, np.ndarray]], model_di
     bake_temperature(model_dir, t)
     block: dict[str, Any] = {"temperature": t, "fitted_on": fit_on, "bins": N_BINS,
                              "baked_into": str(model_dir)}
+    if not 0.051 < t < 19.9:
+        block["note"] = (f"T = {t:.3g} is at the search bound [0.05, 20]: the validation "
+                         "predictions carry (almost) no information; probabilities ~uniform")
+        log.warning("%s", block["note"])
     drawn = {}
     for name, (lg, lb) in sets.items():
         if len(lb):
