@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
-import yaml
+from omegaconf import OmegaConf
 
 from ser.labels import ENGLISH, LABELS
 
@@ -102,7 +102,7 @@ def _front_matter(cfg: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     }
     if "/" in backbone and not Path(backbone).exists():
         meta["base_model"] = backbone  # a hub id; a local folder is named in the body only
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
+    return "---\n" + OmegaConf.to_yaml(OmegaConf.create(meta)) + "---\n"
 
 
 def _scores(metrics: Mapping[str, Any]) -> list[str]:
@@ -191,7 +191,7 @@ def render_card(cfg: Mapping[str, Any], metrics: Mapping[str, Any], run_dir: Pat
 def write_model_card(model_dir: Path, cfg: Any, metrics: Mapping[str, Any],
                      run_dir: Path) -> Path:
     """Write ``model_dir/README.md`` from the resolved config and the run's metrics."""
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig
 
     plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     path = Path(model_dir) / "README.md"

@@ -208,3 +208,15 @@ def test_split_csv_audits_train_rows_and_reports_held_out_apart(tiny_corpora, tm
     assert leak["eval_path"].str.endswith("03-01-03-01-01-01-01.wav").tolist() == [True]
     assert leak["train_path"].tolist() == [str(setup["kaggle"] / "train" / setup["train_file"])]
     assert sorted(table.loc[table["part"] != "train", "part"]) == ["kaggle-test", "val"]
+
+
+def test_a_held_out_file_is_not_an_overlap_with_itself(tiny_corpora, tmp_path):
+    clip = _take(tiny_corpora["ravdess"], 6, 2, 1)
+    copy = tmp_path / "copy.flac"
+    x, sr = sf.read(clip, dtype="float64")
+    sf.write(copy, x, sr, format="FLAC")
+    # evaluating the validation split itself: each val clip is listed as held out too
+    result = audit([], [clip], held_out={str(clip): "val", str(copy): "val"},
+                   cache_dir=tmp_path / "c", workers=1)
+    assert result.leaked == [] and result.in_held_out == [str(clip)]
+    assert result.matches["train_path"].tolist() == [str(copy)]

@@ -95,5 +95,9 @@ def audit(train_paths: Iterable[str | os.PathLike], eval_paths: Iterable[str | o
     t_fps = {p: got.fingerprints[p] for p in parts if p in got.fingerprints}
     matches = find_matches(e_fps, t_fps, threshold=threshold)
     matches["part"] = matches["train_path"].map(parts).astype(object)
+    # a held-out file matching itself (evaluating the validation split or the Kaggle test set)
+    # is no overlap; a training file matching itself is leakage and stays
+    itself = (matches["eval_path"] == matches["train_path"]) & (matches["part"] != TRAIN)
+    matches = matches[~itself].reset_index(drop=True)
     return AuditResult(matches, len(evals), len(train), dict(got.failed), threshold,
                        got.cache_hits, got.computed, len(parts) - len(train))
