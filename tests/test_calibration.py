@@ -119,3 +119,26 @@ def test_baking_twice_is_refused(calibrated_run):
 
     with pytest.raises(ValueError, match="already baked"):
         bake_temperature(calibrated_run["run"] / "model", 2.0)
+
+
+def test_ser_predict_gives_calibrated_probabilities_and_raw_ones_on_request(calibrated_run,
+                                                                           tmp_path):
+    import pandas as pd
+    import soundfile as sf
+
+    from ser.cli import main
+    from ser.labels import LABELS
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, calibrated_run["clips"][0], RATE, subtype="FLOAT")  # the same samples
+    t = calibrated_run["block"]["temperature"]
+    columns = [f"p_{k}" for k in LABELS]
+    got = {}
+    for name, flags in (("calibrated", []), ("raw", ["--raw-probabilities"])):
+        out = tmp_path / f"{name}.csv"
+        assert main(["predict", "--model", str(calibrated_run["run"] / "model"), str(clip),
+                     "--out", str(out), "--workers", "0", *flags]) == 0
+        got[name] = pd.read_csv(out)[columns].to_numpy()[0]
+    np.testing.assert_allclose(got["raw"], calibrated_run["raw"][0], atol=2e-4)
+    np.testing.assert_allclose(got["calibrated"],
+                               softmax(np.log(calibrated_run["raw"][:1]), 1.0 / t)[0], atol=2e-4)
