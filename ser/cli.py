@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--threshold", type=_positive(float), default=None,
                      help="lowest fine score counted as the same recording (default 0.8; "
                           "measured: copies 0.87-1.0, other speakers and takes of the same "
-                          "sentence at most 0.72; bench/BENCHMARKS.md)")
+                          "sentence at most 0.75; bench/BENCHMARKS.md)")
     aud.add_argument("--cache-dir", type=Path, default=None,
                      help="fingerprint cache (default $SER_CACHE/fingerprints, "
                           "~/.cache/ser/fingerprints)")
