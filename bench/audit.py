@@ -33,7 +33,7 @@ from ser.audit import audit  # noqa: E402
 from ser.audit.cache import FingerprintCache  # noqa: E402
 from ser.audit.corpus import corpus_files  # noqa: E402
 from ser.audit.extract import extract  # noqa: E402
-from ser.audit.match import best_scores, find_matches  # noqa: E402
+from ser.audit.match import best_scores, find_matches, score_pairs  # noqa: E402
 from ser.data.kaggle import load_kaggle  # noqa: E402
 from ser.data.synthetic import write_synthetic_corpora  # noqa: E402
 
@@ -72,9 +72,9 @@ def plant(src: str, kind: str, out: Path) -> Path:
 
 
 def calibrate(n: int, seed: int) -> list[str]:
-    """Score distributions on the tiny corpora: each of ``n`` RAVDESS takes against its
-    transformed copies (positives) and against every other take of the same actor and
-    sentence (negatives: the other repetition, other emotions and intensities)."""
+    """Score distributions (coarse and fine) on the tiny corpora: each of ``n`` RAVDESS takes
+    against its transformed copies (positives) and against every other take of the same actor
+    and sentence (negatives: the other repetition, other emotions and intensities)."""
     from ser.audio import load_audio
     from ser.audit.fingerprint import fingerprint
 
@@ -83,33 +83,37 @@ def calibrate(n: int, seed: int) -> list[str]:
                  .rglob("*.wav"))
     rng = np.random.default_rng(seed)
     pos: dict[str, list[float]] = {k: [] for k in TRANSFORMS}
-    neg: list[float] = []
+    pos_coarse: list[float] = []
+    neg: list[tuple[float, float]] = []
     other_rep: list[float] = []
     for src in [rav[i] for i in rng.choice(len(rav), min(n, len(rav)), replace=False)]:
         fp = fingerprint(load_audio(src))
         out = work / src.stem
         out.mkdir()
-        copies = [plant(str(src), kind, out) for kind in TRANSFORMS]
-        for kind, score in zip(TRANSFORMS, best_scores(
-                fp.frames, [fingerprint(load_audio(c)).frames for c in copies])):
+        copies = [fingerprint(load_audio(plant(str(src), kind, out))) for kind in TRANSFORMS]
+        coarse, fine = score_pairs(fp, copies)
+        pos_coarse += coarse.tolist()
+        for kind, score in zip(TRANSFORMS, fine):
             pos[kind].append(float(score))
         parts = src.stem.split("-")
         siblings = [p for p in rav if p.parent == src.parent and p != src
                     and p.stem.split("-")[4] == parts[4]]
-        scores = best_scores(fp.frames, [fingerprint(load_audio(p)).frames for p in siblings])
-        neg += scores.tolist()
-        other_rep += [float(s) for p, s in zip(siblings, scores)
+        coarse, fine = score_pairs(fp, [fingerprint(load_audio(p)) for p in siblings])
+        neg += list(zip(coarse.tolist(), fine.tolist()))
+        other_rep += [float(s) for p, s in zip(siblings, fine)
                       if p.stem.split("-")[:5] == parts[:5]]
     all_pos = np.concatenate([np.array(v) for v in pos.values()])
     neg_a = np.array(neg)
     lines = [f"calibration: {min(n, len(rav))} takes of the tiny synthetic RAVDESS, "
              f"{len(TRANSFORMS)} transforms each"]
-    lines += [f"copies ({len(all_pos)}): min {all_pos.min():.3f}, 1st pct "
-              f"{np.percentile(all_pos, 1):.3f}, median {np.median(all_pos):.3f}; by transform "
-              "(min): " + ", ".join(f"{k} {min(v):.3f}" for k, v in pos.items())]
-    lines += [f"other takes, same actor and sentence ({neg_a.size}): max {neg_a.max():.3f}, 99th "
-              f"pct {np.percentile(neg_a, 99):.3f}, median {np.median(neg_a):.3f}; the other "
-              f"repetition of the same emotion+intensity ({len(other_rep)}): max "
+    lines += [f"copies ({len(all_pos)}): coarse min {min(pos_coarse):.3f}; fine min "
+              f"{all_pos.min():.3f}, 1st pct {np.percentile(all_pos, 1):.3f}, median "
+              f"{np.median(all_pos):.3f}; fine by transform (min): "
+              + ", ".join(f"{k} {min(v):.3f}" for k, v in pos.items())]
+    lines += [f"other takes, same actor and sentence ({len(neg_a)}): coarse max "
+              f"{neg_a[:, 0].max():.3f}; fine max {neg_a[:, 1].max():.3f}, 99th pct "
+              f"{np.percentile(neg_a[:, 1], 99):.3f}, median {np.median(neg_a[:, 1]):.3f}; the "
+              f"other repetition of the same emotion+intensity ({len(other_rep)}): fine max "
               f"{max(other_rep):.3f}"]
     return lines
 
@@ -125,6 +129,45 @@ def naive_seconds(fps: dict, evals: list[str], train: list[str], n_eval: int, n_
         best_scores(fps[p].frames, [fps[q].frames for q in t])
     per_pair = (time.perf_counter() - started) / (len(e) * len(t))
     return per_pair * n_eval * n_train
+
+
+def fine_stage_cost(fps: dict, evals: list[str], train: list[str], rounds: int = 3) -> list[str]:
+    """What the fine verification adds, measured in this run in alternating rounds: fingerprint
+    time per clip with and without the harmonic structure, and the matching stage with and
+    without verifying candidates (COARSE_MIN above 1: nothing verified, the old audit)."""
+    import ser.audit.match as match_module
+    from ser.audio import load_audio
+    from ser.audit.fingerprint import band_energies, harmonic_structure, trim_silence
+
+    clips = [trim_silence(load_audio(p)) for p in evals[:60]]
+    e = {p: fps[p] for p in evals if p in fps}
+    t = {p: fps[p] for p in train if p in fps}
+    coarse_s, fine_s, plain_s, verified_s = [], [], [], []
+    saved = match_module.COARSE_MIN
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        frames = [band_energies(c) for c in clips]
+        coarse_s.append((time.perf_counter() - t0) / len(clips))
+        t0 = time.perf_counter()
+        for c, f in zip(clips, frames):
+            harmonic_structure(c, f.shape[0])
+        fine_s.append((time.perf_counter() - t0) / len(clips))
+        try:
+            match_module.COARSE_MIN = 2.0
+            t0 = time.perf_counter()
+            match_module.find_matches(e, t)
+            plain_s.append(time.perf_counter() - t0)
+        finally:
+            match_module.COARSE_MIN = saved
+        t0 = time.perf_counter()
+        match_module.find_matches(e, t)
+        verified_s.append(time.perf_counter() - t0)
+    c, f = min(coarse_s) * 1e3, min(fine_s) * 1e3
+    p, v = min(plain_s), min(verified_s)
+    return [f"fingerprint per clip (best of {rounds}, decoded audio): band energies {c:.1f} ms, "
+            f"harmonic structure {f:.1f} ms (+{100 * f / c:.0f} %)",
+            f"matching stage (best of {rounds}): coarse only {p:.2f} s, with fine verification "
+            f"{v:.2f} s ({v / max(p, 1e-9):.2f}x)"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                  {p: got.fingerprints[p] for p in train if p in got.fingerprints})
     match_s = time.perf_counter() - t0
     naive_s = naive_seconds(got.fingerprints, evals, train, len(evals), len(train), args.seed)
+    overhead = fine_stage_cost(got.fingerprints, evals, train)
 
     pairs = set(zip(cold.matches["train_path"], cold.matches["eval_path"]))
     missed = [p for p, s in planted.items() if (p, s) not in pairs]
@@ -192,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{planted_scores.min() if len(planted_scores) else float('nan'):.3f}), "
         f"other matches {len(extra)}",
         warm.summary(),
+        *overhead,
         *calibration,
     ]
     print("\n".join(lines))

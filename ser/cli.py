@@ -33,7 +33,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, window=args.window, hop=args.hop,
         long_threshold=args.long_threshold, threads=args.threads, workers=args.workers,
         backbone=args.backbone, device=args.device, quantize=args.quantize,
-        trust_checkpoint=args.trust_checkpoint,
+        trust_checkpoint=args.trust_checkpoint, raw_probabilities=args.raw_probabilities,
     )
 
 
@@ -49,7 +49,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ser.history.service import HistoryOptions
     from ser.serve import cors_origins_with, run_server
 
-    options = {"device": args.device, "threads": args.threads}
+    options = {"device": args.device, "threads": args.threads,
+               "raw_probabilities": args.raw_probabilities or None}
     limits = AudioLimits(max_seconds=args.max_seconds, max_channels=args.max_channels,
                          min_rate=args.min_rate, max_rate=args.max_rate)
     try:
@@ -77,7 +78,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from ser.audit.command import run_audit
 
     return run_audit(args.train, args.eval, out=args.out, threshold=args.threshold,
-                     cache_dir=args.cache_dir, workers=args.workers)
+                     cache_dir=args.cache_dir, workers=args.workers, data_root=args.data_root)
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
@@ -159,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--trust-checkpoint", action="store_true",
                       help="allow full unpickling of a .ckpt/.pth that safe loading refuses; "
                            "only for files from a trusted source")
+    pred.add_argument("--raw-probabilities", action="store_true",
+                      help="the model's uncalibrated probabilities (default: calibrated by the "
+                           "temperature fitted on the validation split, see README)")
     pred.set_defaults(func=_cmd_predict)
 
     serve = sub.add_parser(
@@ -205,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "client's name); default: keep no audio")
     serve.add_argument("--log-clients", action="store_true",
                        help="record the client's IP address with each prediction")
+    serve.add_argument("--raw-probabilities", action="store_true",
+                       help="the model's uncalibrated probabilities (default: calibrated by the "
+                            "temperature fitted on the validation split, see README)")
     serve.set_defaults(func=_cmd_serve)
 
     hist = sub.add_parser(
@@ -225,13 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "(Actor_XX folders) or any folder of audio files. Prints each match and "
                     "'N of M evaluation clips found in the training data'; files that cannot be "
                     "read are listed and left out.")
-    aud.add_argument("--train", required=True, type=Path, metavar="DIR")
+    aud.add_argument("--train", required=True, type=Path, metavar="DIR|split.csv",
+                     help="the training data: a folder (of a Kaggle root only train/), a training "
+                          "run folder or its split.csv (only its train rows; val/test rows and "
+                          "Kaggle test files are reported apart as held-out data)")
+    aud.add_argument("--data-root", type=Path, default=None, metavar="DIR",
+                     help="the Kaggle root a split.csv refers to (default: data.root of the "
+                          "run's config.yaml)")
     aud.add_argument("--eval", required=True, type=Path, metavar="DIR")
     aud.add_argument("--out", type=Path, default=None, metavar="FILE.csv",
-                     help="write the matches (eval_path, train_path, score)")
+                     help="write the matches (eval_path, train_path, score, coarse, part)")
     aud.add_argument("--threshold", type=_positive(float), default=None,
-                     help="lowest score counted as the same recording (default 0.85; measured: "
-                          "copies 0.93-1.0, other takes of the same sentence at most 0.78)")
+                     help="lowest fine score counted as the same recording (default 0.8; "
+                          "measured: copies 0.87-1.0, other speakers and takes of the same "
+                          "sentence at most 0.75; bench/BENCHMARKS.md)")
     aud.add_argument("--cache-dir", type=Path, default=None,
                      help="fingerprint cache (default $SER_CACHE/fingerprints, "
                           "~/.cache/ser/fingerprints)")

@@ -21,8 +21,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ser.calibration import calibrate_export, logits_of
 from ser.distributed import distributed_job
 from ser.metrics import classification_summary
+from ser.model_card import write_model_card
 from ser.tracking import finish_wandb
 
 log = logging.getLogger(__name__)
@@ -196,27 +198,35 @@ def _run_job(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
         "split": getattr(datamodule, "split_info", None) or None,
     }
     # The validation split again with the selected weights (the number selection used), then
-    # the held-out test split, touched once, here.
+    # the held-out test split, touched once, here. Each pass's logits also go to calibration
+    # (ser.calibration: the temperature is fitted on validation, scored on every set).
+    calibration_sets: dict[str, Any] = {}
     if hasattr(datamodule, "val_dataloader"):
         datamodule.setup("fit")
         metrics["validation"] = test_on(trainer, model, "val_best", ckpt,
                                         frame=datamodule.val_frame,
                                         dataloaders=datamodule.val_dataloader())
+        calibration_sets["validation"] = logits_of(model)
     test_frame = getattr(datamodule, "test_frame", None)
     if test_frame is not None and len(test_frame):
         metrics["test"] = test_on(trainer, model, "test", ckpt, datamodule=datamodule)
+        calibration_sets["test"] = logits_of(model)
     else:
         log.warning("no test split (data.test_fraction=0): only validation scores are reported, "
                     "and they are the scores the checkpoint was selected on")
     for name, node in (cfg.get("extra_test") or {}).items():
         metrics[name] = test_on(trainer, model, name, ckpt, datamodule=instantiate(node))
+        calibration_sets[name] = logits_of(model)
     skipped = model.skipped_counts()
     metrics["skipped"] = {"train": skipped.get("train", 0), "val": skipped.get("val", 0),
                           **{k: v for k, v in skipped.items() if k not in ("train", "val")}}
 
     if trainer.is_global_zero:
         model_dir = model.export(output_dir / "model")
+        metrics["calibration"] = calibrate_export(calibration_sets, model_dir,
+                                                  output_dir / "figures" / "reliability.png")
         metrics["model"] = str(model_dir)
+        write_model_card(model_dir, cfg, metrics, output_dir)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print_summary(metrics)
     return best_score, metrics

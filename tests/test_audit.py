@@ -124,7 +124,7 @@ def test_cli_reports_matches_lists_broken_files_and_writes_csv(tiny_corpora, tmp
     assert text.strip().splitlines()[-1] == "1 of 5 evaluation clips found in the training data"
     assert f"failed: {evals / 'broken.wav'}:" in text and f"failed: {evals / 'empty.flac'}:" in text
     table = pd.read_csv(out)
-    assert list(table.columns) == ["eval_path", "train_path", "score"]
+    assert list(table.columns) == ["eval_path", "train_path", "score", "coarse", "part"]
     assert len(table) == 1
     assert table.loc[0, "eval_path"].endswith("03-01-03-01-02-01-01.wav")
     assert table.loc[0, "train_path"] == str(victim)
@@ -134,6 +134,8 @@ def test_corpus_layouts_are_recognised(tiny_corpora, tmp_path):
     layout, files = corpus_files(tiny_corpora["indonesian"])
     assert layout == "kaggle" and any("/test/" in f for f in files) and any(
         "/train/" in f for f in files)
+    layout, files = corpus_files(tiny_corpora["indonesian"], training=True)
+    assert layout == "kaggle" and files and not any("/test/" in f for f in files)
     layout, files = corpus_files(tiny_corpora["ravdess"])
     assert layout == "ravdess" and len(files) == 120
     with pytest.raises(FileNotFoundError, match="no audio files"):
@@ -157,3 +159,64 @@ def test_cache_lives_under_ser_cache_and_a_damaged_entry_is_recomputed(tiny_corp
     again = audit([clip], [clip], workers=1)
     assert again.computed == 1 and again.cache_hits == 0
     assert again.summary() == first.summary()
+
+
+def _run_with_planted_split(tiny_corpora, tmp_path, columns: str) -> dict:
+    """A training run over a Kaggle copy where one RAVDESS take sits in a train row, another in
+    a val row and a third in test/ (the Kaggle test set)."""
+    rav = tiny_corpora["ravdess"]
+    kaggle = tmp_path / "kaggle"
+    shutil.copytree(tiny_corpora["indonesian"], kaggle)
+    ids = pd.read_csv(kaggle / "train.csv")["id"].tolist()
+    planted = {"train": (ids[0], _take(rav, 3, 1, 1)), "val": (ids[1], _take(rav, 4, 2, 1))}
+    for file, src in planted.values():
+        x, sr = sf.read(src, dtype="float64")
+        sf.write(kaggle / "train" / file, soxr.resample(x, sr, 16000), 16000)
+    test_id = pd.read_csv(kaggle / "test.csv")["id"].tolist()[0]
+    shutil.copy(_take(rav, 5, 2, 2), kaggle / "test" / test_id)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"data:\n  root: {kaggle}\n")
+    rows = [(f, "val" if f == ids[1] else ("test" if i % 7 == 3 else "train")) for i, f in
+            enumerate(ids)]
+    split = pd.DataFrame(rows, columns=["file", "split"])
+    if columns == "issue12":
+        split["label"], split["speaker"], split["gender"], split["corpus"] = "marah", "x", "m", "c"
+    split.to_csv(run / "split.csv", index=False)
+    evals = tmp_path / "eval"
+    evals.mkdir()
+    for e, s_, r in ((3, 1, 1), (4, 2, 1), (5, 2, 2), (6, 1, 1)):
+        shutil.copy(_take(rav, e, s_, r), evals)
+    return {"run": run, "kaggle": kaggle, "evals": evals, "train_file": ids[0]}
+
+
+@pytest.mark.parametrize("columns", ["file,split", "issue12"])
+def test_split_csv_audits_train_rows_and_reports_held_out_apart(tiny_corpora, tmp_path, capsys,
+                                                                columns):
+    setup = _run_with_planted_split(tiny_corpora, tmp_path, columns)
+    out = tmp_path / "matches.csv"
+    status = main(["audit", "--train", str(setup["run"] / "split.csv"), "--eval",
+                   str(setup["evals"]), "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                   "--workers", "1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert status == 0
+    assert lines[-1] == "1 of 4 evaluation clips found in the training data"
+    assert lines[-2] == ("also found in held-out data (not trained on, not leakage): 2 of 4 "
+                         "evaluation clips")
+    table = pd.read_csv(out)
+    leak = table[table["part"] == "train"]
+    assert leak["eval_path"].str.endswith("03-01-03-01-01-01-01.wav").tolist() == [True]
+    assert leak["train_path"].tolist() == [str(setup["kaggle"] / "train" / setup["train_file"])]
+    assert sorted(table.loc[table["part"] != "train", "part"]) == ["kaggle-test", "val"]
+
+
+def test_a_held_out_file_is_not_an_overlap_with_itself(tiny_corpora, tmp_path):
+    clip = _take(tiny_corpora["ravdess"], 6, 2, 1)
+    copy = tmp_path / "copy.flac"
+    x, sr = sf.read(clip, dtype="float64")
+    sf.write(copy, x, sr, format="FLAC")
+    # evaluating the validation split itself: each val clip is listed as held out too
+    result = audit([], [clip], held_out={str(clip): "val", str(copy): "val"},
+                   cache_dir=tmp_path / "c", workers=1)
+    assert result.leaked == [] and result.in_held_out == [str(clip)]
+    assert result.matches["train_path"].tolist() == [str(copy)]

@@ -341,3 +341,42 @@ def test_audit_finds_planted_training_copies_and_reports_clean_scores(models, ti
     assert leakage["clean_ua"] == pytest.approx(clean["ua"])
     head = result.report.read_text().split("## Scores")[0]
     assert "## Leakage audit" in head and "3 of 60 evaluation clips found" in head
+
+
+def test_run_model_is_audited_against_its_train_rows_by_default(models, tiny_corpora, tmp_path):
+    """A run whose Kaggle data holds one evaluated RAVDESS take in a train row and another in a
+    val row: without audit.train_root, the train one is leakage (named with its training file),
+    the val one is reported apart as held-out, and the clean score leaves out only the first."""
+    import soundfile as sf
+    import soxr
+
+    kaggle = tmp_path / "kaggle"
+    shutil.copytree(tiny_corpora["indonesian"], kaggle)
+    ids = pd.read_csv(kaggle / "train.csv")["id"].tolist()
+    actor = sorted((tiny_corpora["ravdess"] / "Actor_01").glob("03-01-0[3-7]-*.wav"))
+    in_train, in_val = actor[0], actor[5]
+    for file, src in ((ids[0], in_train), (ids[1], in_val)):
+        audio, rate = sf.read(src, dtype="float64")
+        sf.write(kaggle / "train" / file, soxr.resample(audio, rate, 16000), 16000)
+    run = tmp_path / "run"
+    shutil.copytree(models["folder"], run / "model")
+    (run / "config.yaml").write_text(f"model:\n  backbone: tiny\ndata:\n  root: {kaggle}\n")
+    pd.DataFrame({"file": ids, "split": ["val" if i == 1 else "train"
+                                         for i in range(len(ids))]}).to_csv(run / "split.csv",
+                                                                            index=False)
+    result = run_eval(tmp_path / "eval", [*actor1(tiny_corpora), f"model_path={run / 'model'}",
+                                          f"audit.cache_dir={tmp_path / 'fp-cache'}"])
+    leakage = result.metrics["leakage"]
+    assert leakage["overlap"] == 1 and leakage["held_out_overlap"] == 1
+    assert leakage["held_out_parts"] == {"val": 1}
+    assert leakage["matched"] == {str(in_train.resolve()): str((kaggle / "train" / ids[0])
+                                                                .resolve())}
+    table = pd.read_csv(result.out_dir / "predictions.csv", keep_default_na=False)
+    row = table[table["leaked"].astype(str) == "True"]
+    assert [Path(p).name for p in row["path"]] == [in_train.name]
+    assert row["train_match"].tolist() == [str((kaggle / "train" / ids[0]).resolve())]
+    held = table[table["held_out_match"] != ""]
+    assert [Path(p).name for p in held["path"]] == [in_val.name]
+    assert leakage["clean_n"] == result.metrics["n"] - 1
+    head = result.report.read_text().split("## Scores")[0]
+    assert "1 of 60 evaluation clips found" in head and "also found in held-out data" in head

@@ -1,8 +1,8 @@
 """A folder given to ``ser audit`` -> the audio files in it, whatever its layout.
 
 Why: users point the audit at the Kaggle root, a RAVDESS root or any folder; the first two are
-read through their loaders (the files the project actually uses, train and test), the last one
-recursively.
+read through their loaders (the files the project actually uses: train and test, or train only
+when the folder is the training data), the last one recursively.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ def _is_ravdess(root: Path) -> bool:
     return True
 
 
-def corpus_files(root: str | os.PathLike) -> tuple[str, list[str]]:
+def corpus_files(root: str | os.PathLike, *, training: bool = False) -> tuple[str, list[str]]:
     """(layout, absolute paths): layout is 'kaggle', 'ravdess' or 'folder'.
+
+    ``training``: the folder is what a model trained on, so of a Kaggle root only train/ counts
+    (its test/ files have no labels and were never trained on).
 
     Raises FileNotFoundError when ``root`` is not a folder or holds no audio file.
     """
@@ -38,7 +41,7 @@ def corpus_files(root: str | os.PathLike) -> tuple[str, list[str]]:
         from ser.data.kaggle import load_kaggle
 
         files = list(load_kaggle(path, "train")["path"])
-        if (path / "test.csv").is_file():
+        if not training and (path / "test.csv").is_file():
             files += list(load_kaggle(path, "test")["path"])
         return "kaggle", files
     if _is_ravdess(path):

@@ -19,7 +19,8 @@ KAGGLE_CONTAINS_RAVDESS = (
     "The Indonesian Kaggle training data contains RAVDESS clips (source 2, ids 7442+, follows "
     "RAVDESS speech with calm and surprised removed; about 214 of the 264 clips of actors 01, 02, "
     "08, 11, 15, 22), so a RAVDESS score of a model trained on it is partly a score on its "
-    "training data. `audit.train_root=DIR` runs the leakage audit: it finds the evaluated clips "
+    "training data. The leakage audit (on by default for a model of a training run: the train "
+    "rows of its split.csv; `audit.train_root=DIR` otherwise) finds the evaluated clips "
     "that the training data holds and reports the score on the clean part.")
 
 
@@ -100,6 +101,14 @@ def render(r: ReportInput) -> str:
                 table(["true \\ pred", *LABELS],
                       [[label, *row] for label, row in zip(LABELS, m["confusion"]["matrix"])]),
                 ""]
+    if "calibration" in m:
+        c = m["calibration"]
+        out += ["### Calibration", "",
+                f"Probabilities are divided by the temperature T = {c['temperature']:.3f} fitted "
+                "on the training run's validation split (T = 1: none known). Raw = the model's "
+                f"softmax before that; {c['bins']} confidence bins; n = {c['n']}.", "",
+                table(["", "ECE", "NLL"], [["raw", c["ece_before"], c["nll_before"]],
+                                           ["calibrated", c["ece_after"], c["nll_after"]]]), ""]
     if "unmapped" in m:
         out += ["### Where the emotions without a class went", "",
                 table(["emotion", *LABELS, "n"],
@@ -152,7 +161,14 @@ def _leakage_section(m: Mapping[str, Any]) -> list[str]:
                      lk["clean_ua"], lk["clean_macro_f1"]]]), ""]
     if lk["overlap"]:
         lines += ["The full scores include clips the model was trained on; the clean row is the "
-                  "honest figure.", ""]
+                  "honest figure.", "",
+                  table(["evaluated clip", "training file it matched"],
+                        [[f"`{e}`", f"`{t}`"] for e, t in lk.get("matched", {}).items()]), ""]
+    if lk.get("held_out_overlap"):
+        parts = ", ".join(f"{k} {v}" for k, v in lk.get("held_out_parts", {}).items())
+        lines += [f"**{lk['held_out_summary']}** ({parts}): the corpora overlap, but the model "
+                  "did not train on these files; they are counted as clean (column "
+                  "`held_out_match` of predictions.csv).", ""]
     if lk["unfingerprinted"]:
         lines += [f"{len(lk['unfingerprinted'])} files could not be fingerprinted and are "
                   "neither counted as leaked nor as clean-proven:", ""]

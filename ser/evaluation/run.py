@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ser.audio import AudioError, load_audio
+from ser.calibration import evaluation_calibration
 from ser.augment import add_noise
 from ser.evaluation import figures as fig
 from ser.evaluation.breakdowns import headline, metrics_of, nan_to_none
@@ -30,6 +31,7 @@ from ser.inference import EmotionRecognizer
 from ser.inference.loading import ORIGINAL_BACKBONE, STATE_DICT_SUFFIXES
 from ser.inference.recognizer import Result
 from ser.inference.report import COLUMNS, TRUTH_COLUMNS, FileResult, summary, table_line
+from ser.model_card import append_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,26 @@ def identify_backbone(model_path: str, backbone: str | None,
         return model_path, "hub id", [model_path]
     return "unknown", "the model folder names no base checkpoint and no training run " \
         "config.yaml is next to it", candidates
+
+
+def training_data_of(audit_cfg: Any, model_path: str):
+    """What to audit against: ``audit.train_root`` (a folder, run folder or split.csv), else the
+    train rows of the model's own run (``RUN/split.csv`` + data.root of ``RUN/config.yaml``)
+    unless ``audit.auto`` is false; None when neither is known."""
+    from ser.audit.training_set import training_set
+
+    if audit_cfg.get("train_root"):
+        return training_set(str(audit_cfg.train_root), audit_cfg.get("data_root"))
+    run = run_dir_of(model_path)
+    if not audit_cfg.get("auto", True) or run is None:
+        return None
+    if (run / "split.csv").is_file() and (run / "config.yaml").is_file():
+        try:
+            return training_set(run / "split.csv", audit_cfg.get("data_root"))
+        except (FileNotFoundError, ValueError) as exc:  # asked for by default, not by the user
+            log.warning("no leakage audit: the training data of %s cannot be listed (%s); give "
+                        "audit.train_root= or audit.data_root=", run, exc)
+    return None
 
 
 # -- predictions -------------------------------------------------------------------------------
@@ -229,11 +251,11 @@ def evaluate(cfg: DictConfig) -> Evaluation:
     table = predictions_table(data, results)
     audit_cfg = cfg.get("audit") or {}
     leakage = None
-    if audit_cfg.get("train_root"):
+    trained = training_data_of(audit_cfg, model_path)
+    if trained is not None:
         from ser.evaluation.leakage import audit_predictions
 
-        leakage = audit_predictions(table, str(audit_cfg.train_root), out_dir,
-                                    cache_dir=audit_cfg.get("cache_dir"))
+        leakage = audit_predictions(table, trained, out_dir, cache_dir=audit_cfg.get("cache_dir"))
     table.to_csv(out_dir / "predictions.csv", index=False)
     metrics = metrics_of(table, BREAKDOWNS[data.name], ravdess=data.name == "ravdess")
     if leakage is not None:
@@ -245,6 +267,11 @@ def evaluate(cfg: DictConfig) -> Evaluation:
         metrics["split"] = data.split
 
     figures = draw_figures(data, table, metrics, out_dir / "figures")
+    calibration = evaluation_calibration(table, recognizer.temperature,
+                                         out_dir / "figures" / "reliability.png", data.name)
+    if calibration is not None:
+        metrics["calibration"] = calibration
+        figures.append(Path(calibration["figure"]))
     noise_rows: list[dict[str, Any]] = []
     if cfg.dataset.get("noise_snr_db"):
         noise_rows.append({"snr_db": None, **headline(metrics)})
@@ -274,8 +301,9 @@ def evaluate(cfg: DictConfig) -> Evaluation:
         backbone=backbone, backbone_source=backbone_source, data_root=str(data.root),
         metrics=metrics, figures=figures, out_dir=out_dir, in_domain=in_domain,
         actors=data.actors, notes=data.notes, noise=noise_rows,
-        audit_root=audit_cfg.get("train_root")), out_dir / "report.md")
+        audit_root=trained.source if trained is not None else None), out_dir / "report.md")
 
+    append_evaluation(model_path, metrics, data.name, report)
     loggers = cfg.get("logger") or {}
     if "wandb" in loggers:
         from ser.evaluation.wandb_log import log_evaluation

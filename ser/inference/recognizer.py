@@ -43,6 +43,7 @@ from transformers.feature_extraction_utils import FeatureExtractionMixin
 
 from ser.audio import TARGET_SR, AudioError, audio_info, load_audio, to_mono
 from ser.backbones import uses_attention_mask
+from ser.calibration import logit_scale, temperature_of
 from ser.data.batching import collate_clips
 from ser.inference.loading import check_labels, load_for_inference
 from ser.inference.speedups import clip_lengths, quantize_int8, use_time_major_encoder
@@ -143,8 +144,13 @@ class EmotionRecognizer:
         hop: float = 2.0,
         long_threshold: float = 20.0,
         source: str = "",
+        raw_probabilities: bool = False,
     ) -> None:
         check_labels(model.config, source or type(model).__name__)
+        # calibrated probabilities by default (ser.calibration): the one place T is applied
+        self.temperature, self.temperature_baked_in = temperature_of(model.config, source)
+        self.raw_probabilities = raw_probabilities
+        self.logit_scale = logit_scale(model.config, source, raw=raw_probabilities)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.device = torch.device(device) if device is not None else _default_device()
@@ -185,7 +191,9 @@ class EmotionRecognizer:
         (``emotion_model.pth``; ``backbone`` names its architecture).
 
         ``threads`` sets torch's CPU thread count for the whole process. ``options`` go to the
-        constructor: ``precision``, ``quantize``, ``window``, ``hop``, ``long_threshold``.
+        constructor: ``precision``, ``quantize``, ``window``, ``hop``, ``long_threshold``,
+        ``raw_probabilities`` (True: the model's uncalibrated softmax; default: calibrated by
+        the temperature fitted at the end of training, see :mod:`ser.calibration`).
         """
         if threads is not None:
             torch.set_num_threads(int(threads))
@@ -219,7 +227,7 @@ class EmotionRecognizer:
         lengths = mask.sum(dim=1).tolist() if self.fast_encoder else None
         with torch.inference_mode(), autocast, clip_lengths(lengths):
             logits = self.model(input_values=values, attention_mask=mask_on).logits
-        return logits.float().softmax(-1).cpu().numpy()
+        return (logits.float() * self.logit_scale).softmax(-1).cpu().numpy()
 
     def probabilities_of_batch(self, values: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         """Probabilities [B, 6] of a zero-padded batch with its mask (1 on real samples)."""
