@@ -28,6 +28,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ser.inference.command import run_predict
 
+    if args.plot is not None and not args.timeline:
+        print("error: --plot needs --timeline", file=sys.stderr)
+        return 2
     if args.timeline:
         from ser.inference.timeline_report import run_timeline
 
@@ -74,9 +77,11 @@ def _cmd_stream(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ser.serve import run_server
 
+    from ser.serve_live import StreamLimits
+
     options = {"device": args.device, "threads": args.threads}
     return run_server(
-        args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
+        args.model, stream_limits=StreamLimits(max_streams=args.max_streams), host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
         cors_origins=tuple(args.cors_origin or ("http://localhost:3000",)),
         backbone=args.backbone,
         recognizer_options={k: v for k, v in options.items() if v is not None},
@@ -211,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     serve.add_argument("--threads", type=_positive(int), default=None,
                        help="CPU threads for the model (torch.set_num_threads)")
+    serve.add_argument("--max-streams", type=_positive(int), default=4,
+                       help="concurrent /stream WebSocket sessions (default 4)")
     serve.set_defaults(func=_cmd_serve)
 
     aud = sub.add_parser(

@@ -192,12 +192,14 @@ def create_app(
     backbone: str | None = None,
     recognizer_options: dict[str, Any] | None = None,
     on_ready: Callable[[EmotionRecognizer], None] | None = None,
+    stream_limits: Any = None,
 ) -> FastAPI:
     """The FastAPI app. A path is loaded at start-up (lifespan), a recognizer is used as is.
 
     ``recognizer_options`` go to :meth:`EmotionRecognizer.from_pretrained` (``device``,
     ``threads``, ``quantize``, ``long_threshold`` ...); ``on_ready`` is called once the model is
-    loaded, before the first request is accepted.
+    loaded, before the first request is accepted. ``stream_limits`` (a
+    :class:`ser.serve_live.StreamLimits`) bounds the ``/stream`` WebSocket.
     """
     if max_upload_mb <= 0:
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
@@ -288,7 +290,12 @@ def create_app(
             state.pending -= 1
         return JSONResponse(prediction_payload(prediction))
 
-    app.add_middleware(UploadLimit, limit=limit + _MULTIPART_SLACK, detail=too_large)
+    from ser.serve_live import StreamLimits, add_live_routes
+
+    add_live_routes(app, limits=stream_limits or StreamLimits(), upload_limit=limit,
+                    too_large=too_large, allowed_origins=tuple(cors_origins))
+    app.add_middleware(UploadLimit, limit=limit + _MULTIPART_SLACK, detail=too_large,
+                       paths=("/predict", "/timeline"))
     app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_credentials=False,
                        allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
     return app
@@ -382,11 +389,13 @@ def run_server(
     backbone: str | None = None,
     recognizer_options: dict[str, Any] | None = None,
     log_level: str = "info",
+    stream_limits: Any = None,
 ) -> int:
     """Serve until interrupted (Ctrl-C). Returns 1 if start-up failed (e.g. the model did not
     load; the reason is logged), else 0."""
     app = create_app(model, max_upload_mb=max_upload_mb, cors_origins=cors_origins,
-                     backbone=backbone, recognizer_options=recognizer_options)
+                     backbone=backbone, recognizer_options=recognizer_options,
+                     stream_limits=stream_limits)
     server = make_server(app, host=host, port=port, log_level=log_level)
     server.run()
     return 0 if server.started else 1

@@ -16,7 +16,9 @@ VAD costs ~2-3 % of real time, far less than the emotion model.
 
 Speech starts when a frame's probability reaches ``threshold`` and ends after ``min_silence``
 seconds below ``threshold - 0.15`` (hysteresis, as Silero's own helpers do). Segments shorter
-than ``min_speech`` are dropped; each keeps ``pad`` seconds of audio on both sides. A segment
+than ``min_speech`` are dropped; each can keep ``pad`` seconds of audio on both sides (none by
+default: measured on synthetic sentences laid out in silence, Silero's segments start within
+35 ms of the true onset and end 0-100 ms after the true offset, median ~40 ms, already). A segment
 reaching ``max_segment`` seconds is cut at its longest pause of at least ``min_pause`` seconds,
 or, with no pause, exactly at ``max_segment``.
 """
@@ -44,7 +46,7 @@ class VadConfig:
     threshold: float = 0.5
     min_silence: float = 0.25
     min_speech: float = 0.25
-    pad: float = 0.05
+    pad: float = 0.0
     max_segment: float = 10.0
     min_pause: float = 0.1
     backend: str = "auto"
