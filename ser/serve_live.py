@@ -19,7 +19,7 @@ from 8,000 to 192,000 Hz is resampled to 16 kHz on the server). The server answe
   bad message), 1009 (a frame too large) or 1013 (too many streams; retry later).
 
 Bounds, each with its own message: ``max_streams`` concurrent streams, ``max_session_seconds``
-of audio per stream, ``max_buffer_seconds`` of audio received and not yet analysed (a client
+of audio per stream (and that plus 60 s of wall-clock time), ``max_buffer_seconds`` of audio received and not yet analysed (a client
 sending faster than the server keeps up), ``idle_timeout`` seconds without a message, and
 ``max_frame_seconds`` of audio per message. Partial updates are skipped while a stream is
 behind, so the final events keep their latency under load.
@@ -203,7 +203,12 @@ class _Pump:
 
     async def _receive(self) -> None:
         max_frame = int(self.limits.max_frame_seconds * self.rate) * 2
+        # A client trickling audio slower than real time must not hold a slot for ever.
+        deadline = anyio.current_time() + self.limits.max_session_seconds + 60
         while not self.stopped:
+            if anyio.current_time() > deadline:
+                raise _Refused(f"stream open longer than {self.limits.max_session_seconds:g} s "
+                               "(+60 s) of wall-clock time; start a new one")
             try:
                 with anyio.fail_after(self.limits.idle_timeout):
                     message = await self.ws.receive()
