@@ -21,7 +21,7 @@ from ser.serve_live import StreamLimits
 
 websocket = pytest.importorskip("websocket")  # websocket-client
 
-LIMITS = StreamLimits(max_streams=3, max_session_seconds=20.0, max_buffer_seconds=10.0,
+LIMITS = StreamLimits(max_streams=3, max_session_seconds=20.0, max_buffer_seconds=30.0,
                       idle_timeout=1.5, max_frame_seconds=0.5)
 
 
@@ -163,6 +163,24 @@ def test_an_abusive_client_gets_an_error_and_is_closed_while_another_goes_on(
     assert messages[-1]["type"] == "error" and words in messages[-1]["detail"]
     assert good["code"] == 1000
     assert len([m for m in good["messages"] if m["type"] == "segment"]) == 3
+
+
+def test_a_client_sending_faster_than_the_server_analyses_is_stopped(model_dir, recording):
+    path, _ = recording
+    limits = StreamLimits(max_buffer_seconds=1.0, max_session_seconds=600.0)
+    app = create_app(model_dir, recognizer_options={"device": "cpu"}, stream_limits=limits)
+    audio, _ = sf.read(path, dtype="int16")
+    with ServerThread(app) as url:
+        ws = connect(url)
+        ws.recv()
+        try:
+            for _ in range(20):  # the recording 20 times over, as fast as the socket takes it
+                for i in range(0, audio.size, 1600):
+                    ws.send_binary(audio[i:i + 1600].tobytes())
+        except (websocket.WebSocketException, OSError):
+            pass  # the server closed while we were still sending
+        messages, code = read_all(ws)
+    assert code == 1008 and "waiting to be analysed" in messages[-1]["detail"]
 
 
 def test_more_streams_than_the_limit_are_refused(server):
