@@ -166,6 +166,9 @@ def bake_temperature(model_dir: str | os.PathLike, temperature: float) -> None:
     config[T_KEY] = float(temperature)
     config[BAKED_KEY] = True
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    from ser.checksums import write_checksums
+
+    write_checksums(model_dir)  # the weights changed: record their new digest
     log.info("temperature %.4f baked into %s (classifier layer / T)", temperature, weights)
 
 

@@ -28,6 +28,17 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ser.inference.command import run_predict
 
+    if args.plot is not None and not args.timeline:
+        print("error: --plot needs --timeline", file=sys.stderr)
+        return 2
+    if args.timeline:
+        from ser.inference.timeline_report import run_timeline
+
+        return run_timeline(
+            args.model, args.inputs, out=args.out, plot=args.plot, vad=_vad_config(args),
+            batch_size=args.batch_size, threads=args.threads, backbone=args.backbone,
+            device=args.device, quantize=args.quantize, trust_checkpoint=args.trust_checkpoint)
+
     return run_predict(
         args.model, args.inputs, out=args.out, windows_out=args.windows_out,
         batch_size=args.batch_size, window=args.window, hop=args.hop,
@@ -35,6 +46,32 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         backbone=args.backbone, device=args.device, quantize=args.quantize,
         trust_checkpoint=args.trust_checkpoint, raw_probabilities=args.raw_probabilities,
     )
+
+
+def _vad_config(args: argparse.Namespace):
+    from ser.inference.vad import VadConfig
+
+    return VadConfig(threshold=args.vad_threshold, max_segment=args.max_segment,
+                     min_silence=args.min_silence)
+
+
+def _add_vad_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("speech segments (Silero VAD; --timeline, stream)")
+    group.add_argument("--max-segment", type=_positive(float), default=10.0,
+                       help="longest speech segment in seconds; longer speech is cut at its "
+                            "longest pause (default 10)")
+    group.add_argument("--min-silence", type=_positive(float), default=0.25,
+                       help="seconds of silence that end a segment (default 0.25)")
+    group.add_argument("--vad-threshold", type=float, default=0.5,
+                       help="speech probability that starts a segment (default 0.5)")
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from ser.inference.replay import run_replay
+
+    return run_replay(args.model, args.file, speed=args.speed, vad=_vad_config(args),
+                      threads=args.threads, backbone=args.backbone, device=args.device,
+                      partials=not args.no_partials)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -48,6 +85,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ser.audio import AudioLimits
     from ser.history.service import HistoryOptions
     from ser.serve import cors_origins_with, run_server
+    from ser.serve_live import StreamLimits
 
     options = {"device": args.device, "threads": args.threads,
                "raw_probabilities": args.raw_probabilities or None}
@@ -62,6 +100,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             recognizer_options={k: v for k, v in options.items() if v is not None},
             history=HistoryOptions(store=args.store, keep_audio=args.keep_audio,
                                    log_clients=args.log_clients),
+            stream_limits=StreamLimits(max_streams=args.max_streams),
         )
     except (StoreConfigError, OSError) as err:  # e.g. a --keep-audio folder that cannot be made
         print(f"error: {err}", file=sys.stderr)
@@ -163,7 +202,28 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--raw-probabilities", action="store_true",
                       help="the model's uncalibrated probabilities (default: calibrated by the "
                            "temperature fitted on the validation split, see README)")
+    pred.add_argument("--timeline", action="store_true",
+                      help="emotion over time: one row per speech segment "
+                           "(path,start,end,pred,confidence,p_*); silence is not scored")
+    pred.add_argument("--plot", type=Path, default=None, metavar="DIR",
+                      help="with --timeline: write a PNG per file into DIR")
+    _add_vad_options(pred)
     pred.set_defaults(func=_cmd_predict)
+
+    live = sub.add_parser(
+        "stream", help="replay an audio file in real time through live recognition",
+        description="Prints an event per finished speech segment (and partial updates) as the "
+                    "server's /stream would send them.")
+    live.add_argument("file", metavar="FILE")
+    live.add_argument("--model", required=True, help="as for predict")
+    live.add_argument("--speed", type=float, default=1.0,
+                      help="1: real time (default); 2: twice as fast; 0: as fast as possible")
+    live.add_argument("--no-partials", action="store_true", help="final segment events only")
+    live.add_argument("--threads", type=_positive(int), default=None)
+    live.add_argument("--backbone", default=None)
+    live.add_argument("--device", default=None)
+    _add_vad_options(live)
+    live.set_defaults(func=_cmd_stream)
 
     serve = sub.add_parser(
         "serve", help="serve predictions over HTTP (POST /predict, GET /ping, upload page at /)",
@@ -212,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--raw-probabilities", action="store_true",
                        help="the model's uncalibrated probabilities (default: calibrated by the "
                             "temperature fitted on the validation split, see README)")
+    serve.add_argument("--max-streams", type=_positive(int), default=4,
+                       help="concurrent /stream WebSocket sessions (default 4)")
     serve.set_defaults(func=_cmd_serve)
 
     hist = sub.add_parser(

@@ -146,6 +146,7 @@ def create_app(
     recognizer_options: dict[str, Any] | None = None,
     on_ready: Callable[[EmotionRecognizer], None] | None = None,
     history: HistoryOptions | None = None,
+    stream_limits: Any = None,
 ) -> FastAPI:
     """The FastAPI app. A path is loaded at start-up (lifespan), a recognizer is used as is.
 
@@ -155,6 +156,7 @@ def create_app(
     ``long_threshold`` ...); ``on_ready`` is called once the model is loaded, before the first
     request is accepted. ``limits`` bound what an upload may contain (see the module docstring).
     ``history`` says where answers are recorded (:mod:`ser.history`; default: nowhere).
+    ``stream_limits`` (a :class:`ser.serve_live.StreamLimits`) bounds the ``/stream`` WebSocket.
     """
     if max_upload_mb <= 0:
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
@@ -265,9 +267,14 @@ def create_app(
                                                request.client.host if request.client else None))
         return JSONResponse(body)
 
+    from ser.serve_live import StreamLimits, add_live_routes
+
     app.include_router(history_router)
+    add_live_routes(app, limits=stream_limits or StreamLimits(), upload_limit=limit,
+                    too_large=too_large, allowed_origins=tuple(cors_origins))
     app.add_middleware(RequestGuard, admission=admission, limit=limit + _MULTIPART_SLACK,
-                       too_large=too_large, body_timeout=body_timeout)
+                       too_large=too_large, body_timeout=body_timeout,
+                       paths=("/predict", "/timeline"))
     app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_credentials=False,
                        allow_methods=["GET", "POST", "DELETE", "OPTIONS"], allow_headers=["*"])
     return app
@@ -390,12 +397,14 @@ def run_server(
     recognizer_options: dict[str, Any] | None = None,
     log_level: str = "info",
     history: HistoryOptions | None = None,
+    stream_limits: Any = None,
 ) -> int:
     """Serve until interrupted (Ctrl-C). Returns 1 if start-up failed (e.g. the model did not
     load; the reason is logged), else 0."""
     app = create_app(model, max_upload_mb=max_upload_mb, cors_origins=cors_origins,
                      limits=limits, body_timeout=body_timeout, backbone=backbone,
-                     recognizer_options=recognizer_options, history=history)
+                     recognizer_options=recognizer_options, history=history,
+                     stream_limits=stream_limits)
     server = make_server(app, host=host, port=port, log_level=log_level,
                          header_timeout=header_timeout)
     server.run()

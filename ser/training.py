@@ -237,8 +237,8 @@ def describe_sets(metrics: dict[str, Any]) -> dict[str, str]:
     split = metrics.get("split") or {}
     blocks = split.get("splits", {})
     disjoint = split.get("speaker_disjoint")
-    who = ("speakers not in training" if disjoint else
-           f"speakers shared with training ({split.get('shared_speakers', '?')})"
+    who = ("speaker(s) not in training" if disjoint else
+           f"speaker(s), {split.get('shared_speakers', '?')} shared with other splits"
            if disjoint is not None else "speakers unknown")
     words = {
         "validation": f"validation split ({split.get('kind', '?')} split, "

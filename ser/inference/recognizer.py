@@ -145,6 +145,7 @@ class EmotionRecognizer:
         long_threshold: float = 20.0,
         source: str = "",
         raw_probabilities: bool = False,
+        vad: Any = None,
     ) -> None:
         check_labels(model.config, source or type(model).__name__)
         # calibrated probabilities by default (ser.calibration): the one place T is applied
@@ -157,6 +158,7 @@ class EmotionRecognizer:
         if quantize and self.device.type != "cpu":
             raise ValueError("int8 quantization (quantize=True) runs on the CPU only")
         self.plan = WindowPlan(window=window, hop=hop, threshold=long_threshold)
+        self.vad = vad  # a VadConfig for timeline() and stream(); None: its defaults
         self.source = source
         self.feature_extractor = feature_extractor
         self.sampling_rate = int(getattr(feature_extractor, "sampling_rate", TARGET_SR))
@@ -191,7 +193,7 @@ class EmotionRecognizer:
         (``emotion_model.pth``; ``backbone`` names its architecture).
 
         ``threads`` sets torch's CPU thread count for the whole process. ``options`` go to the
-        constructor: ``precision``, ``quantize``, ``window``, ``hop``, ``long_threshold``,
+        constructor: ``precision``, ``quantize``, ``window``, ``hop``, ``long_threshold``, ``vad``,
         ``raw_probabilities`` (True: the model's uncalibrated softmax; default: calibrated by
         the temperature fitted at the end of training, see :mod:`ser.calibration`).
         """
@@ -322,6 +324,26 @@ class EmotionRecognizer:
             per_window.append(WindowPrediction(start, round(end, 6), label, confidence, mapping))
         return Prediction.from_probabilities(probs.mean(axis=0), duration=duration,
                                              windows=tuple(per_window))
+
+    # -- emotion over time (speech segments, see ser.inference.timeline / .live) ---------------
+
+    def timeline(self, audio: str | os.PathLike | np.ndarray, sampling_rate: int | None = None,
+                 *, batch_size: int = 8, progress: bool = False) -> Any:
+        """One prediction per speech segment of a file or array: a
+        :class:`~ser.inference.timeline.Timeline`. Silence is not scored."""
+        from ser.inference.timeline import timeline_of
+
+        return timeline_of(self, audio, sampling_rate, vad=self.vad, batch_size=batch_size,
+                           progress=progress)
+
+    def stream(self, chunks: Iterable[Any], sampling_rate: int = 16_000, *,
+               partial_hop: float | None = 1.0) -> Iterator[Any]:
+        """Live recognition of audio chunks (float or int16 arrays, or int16 bytes): yields a
+        :class:`~ser.inference.live.StreamEvent` per finished segment, and partials."""
+        from ser.inference.live import stream_events
+
+        return stream_events(self, chunks, sampling_rate=sampling_rate, vad=self.vad,
+                             partial_hop=partial_hop)
 
     # -- many inputs --------------------------------------------------------------------------
 
