@@ -33,20 +33,27 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, window=args.window, hop=args.hop,
         long_threshold=args.long_threshold, threads=args.threads, workers=args.workers,
         backbone=args.backbone, device=args.device, quantize=args.quantize,
-        trust_checkpoint=args.trust_checkpoint,
+        trust_checkpoint=args.trust_checkpoint, runtime=args.runtime,
     )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ser.serve import run_server
 
-    options = {"device": args.device, "threads": args.threads}
+    options = {"device": args.device, "threads": args.threads, "runtime": args.runtime}
     return run_server(
         args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
         cors_origins=tuple(args.cors_origin or ("http://localhost:3000",)),
         backbone=args.backbone,
         recognizer_options={k: v for k, v in options.items() if v is not None},
     )
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ser.inference.export import run_export
+
+    return run_export(args.model, args.onnx, int8=args.int8, backbone=args.backbone,
+                      trust_checkpoint=args.trust_checkpoint, exporter=args.exporter)
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -76,6 +83,20 @@ def _positive(kind: type):
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
     return parse
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
+                        help="onnx: ONNX Runtime on a folder written by `ser export --onnx`; "
+                             "auto (default): onnx when the model folder holds model.onnx or "
+                             "model.int8.onnx and onnxruntime is installed, else torch")
+
+
+def _export_doc() -> str:
+    return ("Writes OUT_DIR/model.onnx (dynamic batch and time axes), with --int8 also "
+            "model.int8.onnx, plus the labels and feature-extractor settings, and prints the "
+            "parity check against PyTorch (stored in OUT_DIR/onnx_export.json). Needs the onnx "
+            "extra: pip install 'ser[onnx]'.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--trust-checkpoint", action="store_true",
                       help="allow full unpickling of a .ckpt/.pth that safe loading refuses; "
                            "only for files from a trusted source")
+    _add_runtime(pred)
     pred.set_defaults(func=_cmd_predict)
 
     serve = sub.add_parser(
@@ -156,7 +178,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     serve.add_argument("--threads", type=_positive(int), default=None,
                        help="CPU threads for the model (torch.set_num_threads)")
+    _add_runtime(serve)
     serve.set_defaults(func=_cmd_serve)
+
+    exp = sub.add_parser("export", help="export a model to ONNX (with a parity check)",
+                         description=_export_doc())
+    exp.add_argument("--model", required=True, help="any model path ser predict takes")
+    exp.add_argument("--onnx", required=True, metavar="OUT_DIR",
+                     help="folder for model.onnx, config.json, preprocessor_config.json (may be "
+                          "the model folder itself: ser predict then uses ONNX Runtime)")
+    exp.add_argument("--int8", action="store_true",
+                     help="also write model.int8.onnx (dynamic int8 MatMuls; used by default)")
+    exp.add_argument("--backbone", default=None, help="architecture of a bare state dict")
+    exp.add_argument("--trust-checkpoint", action="store_true")
+    exp.add_argument("--exporter", choices=["legacy", "dynamo"], default="legacy",
+                     help="torch.onnx.export's TorchScript (default) or torch.export path")
+    exp.set_defaults(func=_cmd_export)
 
     aud = sub.add_parser(
         "audit", help="find evaluation clips that are also in the training data",

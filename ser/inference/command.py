@@ -37,6 +37,7 @@ def run_predict(
     device: str | None = None,
     quantize: bool = False,
     trust_checkpoint: bool = False,
+    runtime: str = "auto",
     progress: bool | None = None,
 ) -> int:
     """Everything ``ser predict`` does; returns the exit status."""
@@ -56,7 +57,7 @@ def run_predict(
         recognizer = EmotionRecognizer.from_pretrained(
             model, device=device, backbone=backbone, threads=threads,
             trust_checkpoint=trust_checkpoint, quantize=quantize, window=window, hop=hop,
-            long_threshold=long_threshold)
+            long_threshold=long_threshold, runtime=runtime)
     except (ModelLoadError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
         return 2
