@@ -84,6 +84,21 @@ def test_export_prints_the_parity_and_refuses_a_file_name(exported, tmp_path, ca
 
 
 @pytest.mark.slow
+def test_dynamo_exporter_gives_the_same_model(exported, tmp_path):
+    """torch.export-based export (opset 18) of the tiny model: same parity, dynamic axes."""
+    from ser.inference.export import export_onnx
+
+    result = export_onnx(exported["model"], tmp_path / "dynamo", exporter="dynamo")
+    assert result.parity["model.onnx"]["max_logit_diff"] <= 1e-4
+    record = json.loads((tmp_path / "dynamo" / "onnx_export.json").read_text())
+    assert record["exporter"] == "dynamo" and record["opset"] == 18
+    recognizer = EmotionRecognizer.from_pretrained(tmp_path / "dynamo")
+    reference = EmotionRecognizer.from_pretrained(exported["model"], precision="fp32")
+    audio = clips(4)
+    assert np.abs(recognizer.probabilities(audio) - reference.probabilities(audio)).max() < 1e-4
+
+
+@pytest.mark.slow
 def test_export_parity_of_a_base_size_group_norm_model(tmp_path):
     """wav2vec2-base sizes with its group-norm encoder (no attention mask input), random
     weights: fp32 within 1e-4 of PyTorch at several lengths, int8 keeps the labels."""
@@ -274,3 +289,26 @@ def test_real_probe_decides_and_the_torch_runtime_follows(tmp_path, monkeypatch)
     quantized = TorchRuntime(sharpened_classifier().model, device=torch.device("cpu"),
                              quantize=True)
     assert quantized.autocast_dtype is None  # int8 and bf16 do not compose (see runtime.py)
+
+
+@pytest.mark.slow
+def test_evaluate_with_the_onnx_runtime_gives_the_pytorch_metrics(exported, tiny_corpora,
+                                                                 tmp_path):
+    """`python evaluate.py runtime=onnx` on an exported folder: same predictions and metrics."""
+    from helpers import compose_config
+
+    from ser.evaluation.run import evaluate
+
+    common = ["print_rows=3", "progress=false", "dataset=ravdess",
+              f"dataset.root={tiny_corpora['ravdess']}", "dataset.actors=[1]"]
+    onnx_fp32 = exported["onnx"] / "model.onnx"
+    ours = evaluate(compose_config("evaluate", tmp_path / "onnx",
+                                   [*common, f"model_path={onnx_fp32}", "runtime=onnx"]))
+    theirs = evaluate(compose_config("evaluate", tmp_path / "torch",
+                                     [*common, f"model_path={exported['model']}",
+                                      "runtime=torch"]))
+    assert ours.metrics["n"] == theirs.metrics["n"] > 0
+    assert ours.metrics["confusion"] == theirs.metrics["confusion"]
+    probs = [f"p_{label}" for label in LABELS]
+    np.testing.assert_allclose(ours.predictions[probs].to_numpy(dtype=float),
+                               theirs.predictions[probs].to_numpy(dtype=float), atol=1e-4)
