@@ -301,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=sorted(SIZES), default="base",
                         help="base: wav2vec2-base sizes; large: the XLSR-large architecture")
     parser.add_argument("--exporter", choices=["legacy", "dynamo"], default="legacy")
+    parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
+                        help="a folder kept by an earlier run (--keep) of the same --size: its "
+                             "model/ and onnx/ are used instead of exporting again")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
     parser.add_argument("--keep", action="store_true", help="keep the model and files")
@@ -310,11 +313,11 @@ def main(argv: list[str] | None = None) -> int:
 
     _quiet()
     torch.set_num_threads(args.threads)
-    tmp = Path(tempfile.mkdtemp(prefix="ser-bench-"))
+    tmp = args.reuse or Path(tempfile.mkdtemp(prefix="ser-bench-"))
     try:
         return run(args, argv, tmp)
     finally:
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -325,7 +328,7 @@ def run(args: argparse.Namespace, argv: list[str] | None, tmp: Path) -> int:
     import transformers
 
     started = time.perf_counter()
-    model = str(export_model(tmp, args.seed, args.size))
+    model = str(tmp / "model") if args.reuse else str(export_model(tmp, args.seed, args.size))
     names = list(args.paths or DEFAULT_PATHS)
     if args.int8 and "torch_int8" not in names:
         names.append("torch_int8")
@@ -333,7 +336,11 @@ def run(args: argparse.Namespace, argv: list[str] | None, tmp: Path) -> int:
         names.insert(0, "pipeline")
     export_seconds = None
     onnx_dir = tmp / "onnx"
-    if any(OURS[n][0] == "onnx" for n in names if n in OURS):
+    if args.reuse and (onnx_dir / "onnx_export.json").is_file():
+        record = json.loads((onnx_dir / "onnx_export.json").read_text())
+        export_seconds = record.get("seconds")
+        print(f"reusing {onnx_dir}; its export's parity {json.dumps(record['parity'])}")
+    elif any(OURS[n][0] == "onnx" for n in names if n in OURS):
         from ser.inference.export import export_onnx
 
         begin = time.perf_counter()
