@@ -3,10 +3,20 @@
     python bench/inference.py                       # 200 files, 2 threads (about 8 minutes)
     python bench/inference.py --files 40            # a quick run
     python bench/inference.py --int8                # also time the int8 (--quantize) path
+    python bench/inference.py --paths pipeline torch_fp32 onnx_fp32 onnx_int8 --size large
+
+Paths (``--paths``; default: pipeline, torch_fp32, torch_fp32_plain, torch_int8, onnx_fp32,
+onnx_int8): ``torch_fp32`` is EmotionRecognizer in PyTorch fp32 with the time-major encoder of
+``ser/inference/speedups.py``, ``torch_fp32_plain`` the same without it, ``torch_int8``
+``quantize=True``, ``torch_bf16`` bf16 autocast, ``onnx_fp32`` / ``onnx_int8`` ONNX Runtime on
+the ``ser export --onnx --int8`` folder, ``default`` what ``ser predict --model FOLDER`` does with
+no flags on that folder (runtime and precision "auto").
 
 A wav2vec2-base-sized model (hidden 768, 12 layers, layer-norm feature encoder so attention
-masks are valid; random weights) is exported with EmotionClassifier.export to a temporary
-folder, and N files of 2-6 s of seeded speech-like noise are written at 48 kHz.
+masks are valid; random weights), or with ``--size large`` the XLSR-large architecture of the
+default backbone (hidden 1024, 24 layers, 16 heads, 4096 intermediate, layer-norm encoder,
+stable layer norm; random weights, ~316 M parameters), is exported with EmotionClassifier.export
+to a temporary folder, and N files of 2-6 s of seeded speech-like noise are written at 48 kHz.
 
 The alternative a user would otherwise write is a loop over
 ``transformers.pipeline("audio-classification", model=folder)``. Fed a path, the pipeline
@@ -50,22 +60,31 @@ RATE = 48_000
 # Model and data
 
 
-def base_config():
-    """wav2vec2-base sizes with the layer-norm ("stable") variant, six labels."""
+SIZES = {
+    # wav2vec2-base sizes with the layer-norm ("stable") variant
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                 intermediate_size=3072, conv_bias=False),
+    # XLSR-53 / XLS-R 300M: the default backbone's architecture
+    "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                  intermediate_size=4096, conv_bias=True),
+}
+
+
+def base_config(size: str = "base"):
+    """The benchmark architecture, layer-norm feature encoder, six labels; built offline."""
     from transformers import Wav2Vec2Config
 
     from ser.labels import ID2LABEL, LABEL2ID
 
     return Wav2Vec2Config(
-        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-        feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=False,
+        **SIZES[size], feat_extract_norm="layer", do_stable_layer_norm=True,
         num_labels=6, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
         mask_time_prob=0.0, layerdrop=0.0,
     )
 
 
-def export_model(directory: Path, seed: int) -> Path:
-    """A random base-size backbone folder, then the project's own export of the classifier."""
+def export_model(directory: Path, seed: int, size: str = "base") -> Path:
+    """A random backbone folder, then the project's own export of the classifier."""
     import torch
     from transformers import Wav2Vec2Model
 
@@ -73,7 +92,7 @@ def export_model(directory: Path, seed: int) -> Path:
     from ser.model import EmotionClassifier
 
     torch.manual_seed(seed)
-    config = base_config()
+    config = base_config(size)
     backbone = directory / "backbone"
     Wav2Vec2Model(config).save_pretrained(backbone)
     default_feature_extractor(config).save_pretrained(backbone)
@@ -163,14 +182,30 @@ def _quiet() -> None:
     transformers.logging.disable_progress_bar()
 
 
-def _ours(conn, model: str, threads: int, batch_size: int, workers: int, quantize: bool) -> None:
+# path name -> (which model folder, EmotionRecognizer.from_pretrained options)
+OURS = {
+    "torch_fp32": ("hf", {"runtime": "torch", "precision": "fp32"}),
+    "torch_fp32_plain": ("hf", {"runtime": "torch", "precision": "fp32", "fast_encoder": False}),
+    "torch_int8": ("hf", {"runtime": "torch", "quantize": True}),
+    "torch_bf16": ("hf", {"runtime": "torch", "precision": "bf16"}),
+    "onnx_fp32": ("onnx", {"runtime": "onnx", "precision": "fp32"}),
+    "onnx_int8": ("onnx", {"runtime": "onnx", "quantize": True}),
+    "default": ("onnx", {}),
+}
+DEFAULT_PATHS = ["pipeline", "torch_fp32", "torch_fp32_plain", "torch_int8", "onnx_fp32",
+                 "onnx_int8"]
+
+
+def _ours(conn, model: str, threads: int, batch_size: int, workers: int,
+          options: dict) -> None:
     import torch
 
     _quiet()
 
     from ser.inference import EmotionRecognizer
 
-    recognizer = EmotionRecognizer.from_pretrained(model, threads=threads, quantize=quantize)
+    recognizer = EmotionRecognizer.from_pretrained(model, threads=threads, **options)
+    conn.send({"runtime": recognizer.runtime.description})
     while True:
         command, payload = conn.recv()
         if command == "run":
@@ -261,6 +296,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="decoding processes for our path (default: as ser predict)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--int8", action="store_true", help="also time quantize=True")
+    parser.add_argument("--paths", nargs="+", default=None, choices=["pipeline", *OURS],
+                        help="paths to time (default: %s)" % " ".join(DEFAULT_PATHS))
+    parser.add_argument("--size", choices=sorted(SIZES), default="base",
+                        help="base: wav2vec2-base sizes; large: the XLSR-large architecture")
+    parser.add_argument("--exporter", choices=["legacy", "dynamo"], default="legacy")
+    parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
+                        help="a folder kept by an earlier run (--keep) of the same --size: its "
+                             "model/ and onnx/ are used instead of exporting again")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
     parser.add_argument("--keep", action="store_true", help="keep the model and files")
@@ -270,11 +313,11 @@ def main(argv: list[str] | None = None) -> int:
 
     _quiet()
     torch.set_num_threads(args.threads)
-    tmp = Path(tempfile.mkdtemp(prefix="ser-bench-"))
+    tmp = args.reuse or Path(tempfile.mkdtemp(prefix="ser-bench-"))
     try:
         return run(args, argv, tmp)
     finally:
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -285,26 +328,49 @@ def run(args: argparse.Namespace, argv: list[str] | None, tmp: Path) -> int:
     import transformers
 
     started = time.perf_counter()
-    model = str(export_model(tmp, args.seed))
+    model = str(tmp / "model") if args.reuse else str(export_model(tmp, args.seed, args.size))
+    names = list(args.paths or DEFAULT_PATHS)
+    if args.int8 and "torch_int8" not in names:
+        names.append("torch_int8")
+    if "pipeline" not in names:
+        names.insert(0, "pipeline")
+    export_seconds = None
+    onnx_dir = tmp / "onnx"
+    if args.reuse and (onnx_dir / "onnx_export.json").is_file():
+        record = json.loads((onnx_dir / "onnx_export.json").read_text())
+        export_seconds = record.get("seconds")
+        print(f"reusing {onnx_dir}; its export's parity {json.dumps(record['parity'])}")
+    elif any(OURS[n][0] == "onnx" for n in names if n in OURS):
+        from ser.inference.export import export_onnx
+
+        begin = time.perf_counter()
+        exported = export_onnx(model, onnx_dir, int8=True, exporter=args.exporter)
+        export_seconds = time.perf_counter() - begin
+        print(f"ONNX export ({args.exporter}) and int8 quantization: {export_seconds:.0f} s; "
+              f"parity {json.dumps(exported.parity)}", flush=True)
+    folders = {"hf": model, "onnx": str(onnx_dir)}
     paths, audio_seconds = write_files(tmp / "clips", args.files, args.seed)
-    config = base_config()
+    config = base_config(args.size)
     lengths = [sf.info(p).frames * 16_000 // RATE for p in paths]
     useful = sum(wav2vec2_flops(config, n) for n in lengths)
     print(f"{args.files} files, {audio_seconds:.0f} s of audio, {useful / 1e12:.2f} TFLOP useful "
           f"work; model {model}", flush=True)
 
     ctx = mp.get_context("spawn")
-    paths_spec = {"ours": (_ours, (model, args.threads, args.batch_size, args.workers, False)),
-                  "pipeline": (_pipeline, (model, args.threads))}
-    if args.int8:
-        paths_spec["ours_int8"] = (_ours, (model, args.threads, args.batch_size, args.workers,
-                                           True))
-    procs, conns = {}, {}
-    for name, (target, extra) in paths_spec.items():
+    paths_spec = {"pipeline": (_pipeline, (model, args.threads))}
+    for name in names:
+        if name in OURS:
+            folder, options = OURS[name]
+            paths_spec[name] = (_ours, (folders[folder], args.threads, args.batch_size,
+                                        args.workers, options))
+    procs, conns, runtimes = {}, {}, {}
+    for name, (target, extra) in paths_spec.items():  # one at a time: loading is memory-heavy
         parent, child = ctx.Pipe()
         procs[name] = ctx.Process(target=target, args=(child, *extra))
         procs[name].start()
         conns[name] = parent
+        if name in OURS:
+            runtimes[name] = parent.recv()["runtime"]
     for name, conn in conns.items():  # warm-up: load, first-call allocations
         conn.send(("run", paths[:2]))
         conn.recv()
@@ -331,8 +397,10 @@ def run(args: argparse.Namespace, argv: list[str] | None, tmp: Path) -> int:
 
     # FlopCounterMode does not count CPU scaled-dot-product attention: compare without it.
     probe = lengths[:3]
-    conns["ours"].send(("flops", probe))
-    counted = conns["ours"].recv()["flops"]
+    counted = None
+    if "torch_fp32" in conns:
+        conns["torch_fp32"].send(("flops", probe))
+        counted = conns["torch_fp32"].recv()["flops"]
     analytic = sum(wav2vec2_flops(config, n) - attention_flops(config, n) for n in probe)
     rss = {}
     for name, conn in conns.items():
@@ -340,9 +408,8 @@ def run(args: argparse.Namespace, argv: list[str] | None, tmp: Path) -> int:
         rss[name] = conn.recv()["rss_mb"]
         procs[name].join(timeout=60)
 
-    ours = np.array(probs["ours"])
     theirs = np.array(probs["pipeline"])
-    agree = int((ours.argmax(1) == theirs.argmax(1)).sum())
+    reference = np.array(probs["torch_fp32"]) if "torch_fp32" in probs else theirs
     mean_rate = float(np.mean(rates))
     figures = {
         "date": dt.datetime.now().isoformat(timespec="minutes"),
@@ -350,38 +417,62 @@ def run(args: argparse.Namespace, argv: list[str] | None, tmp: Path) -> int:
                                                            else sys.argv[1:]),
         "machine": machine(),
         "torch": torch.__version__, "transformers": transformers.__version__,
+        "size": args.size, "parameters_m": _parameters_m(config),
         "files": args.files, "audio_seconds": audio_seconds, "threads": args.threads,
-        "batch_size": args.batch_size, "workers": args.workers,
+        "batch_size": args.batch_size, "workers": args.workers, "rounds": args.rounds,
+        "onnx_export_seconds": export_seconds, "exporter": args.exporter,
         "useful_tflop": useful / 1e12,
         "flop_check": {"clips": len(probe), "flop_counter": counted,
                        "analytic_without_attention": analytic},
         "matmul_gflops": {"mean": mean_rate, "max": float(np.max(rates)),
                           "per_round": [round(r, 1) for r in rates]},
-        "labels_agree": f"{agree}/{args.files}",
-        "max_prob_diff": float(np.abs(ours - theirs).max()),
         "paths": {},
         "cpu_pressure_end": cpu_pressure(),
         "wall_seconds": time.perf_counter() - started,
     }
     for name in conns:
         gflops = useful / seconds[name] / 1e9
+        mine = np.array(probs[name])
         figures["paths"][name] = {
+            "runtime": runtimes.get(name, "transformers.pipeline, PyTorch fp32"),
             "seconds": seconds[name], "files_per_s": args.files / seconds[name],
+            "speedup_vs_pipeline": seconds["pipeline"] / seconds[name],
             "rtf": seconds[name] / audio_seconds, "gflops": gflops,
             "share_of_matmul": gflops / mean_rate, "peak_rss_mb": rss[name],
             "failed": len(failed[name]),
+            "labels_agree_with_pipeline": f"{int((mine.argmax(1) == theirs.argmax(1)).sum())}"
+                                          f"/{args.files}",
+            "labels_agree_with_torch_fp32": f"{int((mine.argmax(1) == reference.argmax(1)).sum())}"
+                                            f"/{args.files}",
+            "max_prob_diff_vs_pipeline": float(np.abs(mine - theirs).max()),
         }
-    figures["speedup_vs_pipeline"] = seconds["pipeline"] / seconds["ours"]
-    if "ours_int8" in conns:
-        q = np.array(probs["ours_int8"])
-        figures["int8_labels_agree_with_fp32"] = f"{int((q.argmax(1) == ours.argmax(1)).sum())}" \
-                                                 f"/{args.files}"
-        figures["int8_max_prob_diff"] = float(np.abs(q - ours).max())
-        figures["speedup_int8_vs_pipeline"] = seconds["pipeline"] / seconds["ours_int8"]
     print(json.dumps(figures, indent=2))
+    print(table(figures), flush=True)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
+
+
+def _parameters_m(config) -> float:
+    """Parameters in millions, counted on a meta-device model (no memory)."""
+    import torch
+    from transformers import Wav2Vec2ForSequenceClassification
+
+    with torch.device("meta"):
+        model = Wav2Vec2ForSequenceClassification(config)
+    return round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
+
+
+def table(figures: dict) -> str:
+    """The figures as the markdown table of BENCHMARKS.md."""
+    lines = ["| path | runtime | time (s) | files/s | vs pipeline | GFLOP/s | peak RSS (MB) "
+             "| labels = pipeline | labels = torch fp32 |", "|---" * 9 + "|"]
+    for name, f in figures["paths"].items():
+        lines.append(f"| {name} | {f['runtime']} | {f['seconds']:.1f} | {f['files_per_s']:.2f} "
+                     f"| {f['speedup_vs_pipeline']:.2f}x | {f['gflops']:.0f} "
+                     f"| {f['peak_rss_mb']['main']:.0f} | {f['labels_agree_with_pipeline']} "
+                     f"| {f['labels_agree_with_torch_fp32']} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

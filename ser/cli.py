@@ -45,6 +45,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         long_threshold=args.long_threshold, threads=args.threads, workers=args.workers,
         backbone=args.backbone, device=args.device, quantize=args.quantize,
         trust_checkpoint=args.trust_checkpoint, raw_probabilities=args.raw_probabilities,
+        runtime=args.runtime,
     )
 
 
@@ -87,7 +88,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ser.serve import cors_origins_with, run_server
     from ser.serve_live import StreamLimits
 
-    options = {"device": args.device, "threads": args.threads,
+    options = {"device": args.device, "threads": args.threads, "runtime": args.runtime,
                "raw_probabilities": args.raw_probabilities or None}
     limits = AudioLimits(max_seconds=args.max_seconds, max_channels=args.max_channels,
                          min_rate=args.min_rate, max_rate=args.max_rate)
@@ -111,6 +112,13 @@ def _cmd_history(args: argparse.Namespace) -> int:
     from ser.history.command import run_history
 
     return run_history(args.store, limit=args.limit, out=args.out)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ser.inference.export import run_export
+
+    return run_export(args.model, args.onnx, int8=args.int8, backbone=args.backbone,
+                      trust_checkpoint=args.trust_checkpoint, exporter=args.exporter)
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -140,6 +148,20 @@ def _positive(kind: type):
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
     return parse
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
+                        help="onnx: ONNX Runtime on a folder written by `ser export --onnx`; "
+                             "auto (default): onnx when the model folder holds model.onnx or "
+                             "model.int8.onnx and onnxruntime is installed, else torch")
+
+
+def _export_doc() -> str:
+    return ("Writes OUT_DIR/model.onnx (dynamic batch and time axes), with --int8 also "
+            "model.int8.onnx, plus the labels and feature-extractor settings, and prints the "
+            "parity check against PyTorch (stored in OUT_DIR/onnx_export.json). Needs the onnx "
+            "extra: pip install 'ser[onnx]'.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--plot", type=Path, default=None, metavar="DIR",
                       help="with --timeline: write a PNG per file into DIR")
     _add_vad_options(pred)
+    _add_runtime(pred)
     pred.set_defaults(func=_cmd_predict)
 
     live = sub.add_parser(
@@ -274,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "temperature fitted on the validation split, see README)")
     serve.add_argument("--max-streams", type=_positive(int), default=4,
                        help="concurrent /stream WebSocket sessions (default 4)")
+    _add_runtime(serve)
     serve.set_defaults(func=_cmd_serve)
 
     hist = sub.add_parser(
@@ -287,6 +311,20 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("--out", type=Path, default=None, metavar="FILE.csv|FILE.json",
                       help="write the records to a CSV (one row each) or JSON file")
     hist.set_defaults(func=_cmd_history)
+
+    exp = sub.add_parser("export", help="export a model to ONNX (with a parity check)",
+                         description=_export_doc())
+    exp.add_argument("--model", required=True, help="any model path ser predict takes")
+    exp.add_argument("--onnx", required=True, metavar="OUT_DIR",
+                     help="folder for model.onnx, config.json, preprocessor_config.json (may be "
+                          "the model folder itself: ser predict then uses ONNX Runtime)")
+    exp.add_argument("--int8", action="store_true",
+                     help="also write model.int8.onnx (dynamic int8 MatMuls; used by default)")
+    exp.add_argument("--backbone", default=None, help="architecture of a bare state dict")
+    exp.add_argument("--trust-checkpoint", action="store_true")
+    exp.add_argument("--exporter", choices=["legacy", "dynamo"], default="legacy",
+                     help="torch.onnx.export's TorchScript (default) or torch.export path")
+    exp.set_defaults(func=_cmd_export)
 
     aud = sub.add_parser(
         "audit", help="find evaluation clips that are also in the training data",

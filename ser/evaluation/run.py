@@ -64,7 +64,7 @@ def model_kind(path: str) -> str:
 def identify_backbone(model_path: str, backbone: str | None,
                       recognizer: EmotionRecognizer) -> tuple[str, str, list[str]]:
     """(name, where the name came from, every name to match against the caveat lists)."""
-    own = str(getattr(recognizer.model.config, "name_or_path", "") or "")
+    own = str(getattr(recognizer.config, "name_or_path", "") or "")
     own_is_self = not own or Path(own).expanduser().resolve() == \
         Path(model_path).expanduser().resolve()
     candidates = [n for n in (backbone, None if own_is_self else own) if n]
@@ -239,7 +239,8 @@ def evaluate(cfg: DictConfig) -> Evaluation:
     log.info("%s: %d files from %s", data.name, len(data.frame), data.root)
     recognizer = EmotionRecognizer.from_pretrained(
         model_path, device=cfg.get("device"), backbone=cfg.get("backbone"),
-        threads=cfg.get("threads"), quantize=bool(cfg.get("quantize", False)))
+        threads=cfg.get("threads"), quantize=bool(cfg.get("quantize", False)),
+        runtime=cfg.get("runtime") or "auto")
     backbone, backbone_source, names = identify_backbone(model_path, cfg.get("backbone"),
                                                          recognizer)
     listed = set(cfg.get("caveats", {}).get("trained_on_ravdess") or [])

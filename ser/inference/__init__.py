@@ -3,6 +3,7 @@
     from ser.inference import EmotionRecognizer
 
     recognizer = EmotionRecognizer.from_pretrained("outputs/run/model")   # or a .ckpt / .pth
+    recognizer = EmotionRecognizer.from_pretrained("export_dir", runtime="onnx")  # ser export
     recognizer.predict("clip.wav")            # Prediction(label, confidence, probabilities, ...)
     for result in recognizer.predict_many(paths, batch_size=8, num_workers=1):
         print(result.source, result.prediction or result.error)

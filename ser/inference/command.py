@@ -38,6 +38,7 @@ def run_predict(
     quantize: bool = False,
     trust_checkpoint: bool = False,
     raw_probabilities: bool = False,
+    runtime: str = "auto",
     progress: bool | None = None,
 ) -> int:
     """Everything ``ser predict`` does; returns the exit status."""
@@ -62,7 +63,7 @@ def run_predict(
             model, device=device, backbone=backbone, threads=threads,
             trust_checkpoint=trust_checkpoint, quantize=quantize, window=window, hop=hop,
             raw_probabilities=raw_probabilities,
-            long_threshold=long_threshold)
+            long_threshold=long_threshold, runtime=runtime)
     except (ModelLoadError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
         return 2

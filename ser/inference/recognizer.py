@@ -17,17 +17,23 @@ Recordings longer than ``long_threshold`` seconds (default 20) are cut into wind
 file), decoded one at a time. Each window gets its own prediction; the whole-file prediction is
 the **mean of the window probabilities** (each window weighted equally) and its argmax.
 
+Runtimes: the model itself runs in a :mod:`runtime <ser.inference.runtime>` that only turns a
+prepared batch into logits: PyTorch (``runtime="torch"``) or ONNX Runtime on a folder written by
+``ser export --onnx`` (``runtime="onnx"``); ``runtime="auto"`` (the default) takes ONNX Runtime
+when the model folder holds an exported ``.onnx`` file and onnxruntime is installed (see
+:func:`~ser.inference.runtime.choose_runtime`). Everything in this module runs the same for both.
+
 Speed: batches are sorted by length (see :mod:`ser.inference.stream`), decoding runs in
 ``num_workers`` worker processes while the model computes (by default only when a core is free
-of model threads), the conv feature encoder runs clip by clip in time-major form
-(:mod:`ser.inference.speedups`), CUDA uses bf16 autocast where supported, and ``quantize=True``
-runs the Linear layers in int8 on the CPU. ``torch.set_num_threads`` (``threads=``) sets the
-CPU threads. One recognizer serves one caller at a time (it is not thread-safe).
+of model threads). In PyTorch the conv feature encoder runs clip by clip in time-major form
+(:mod:`ser.inference.speedups`), ``precision="auto"`` uses bf16 autocast where a probe measured
+it faster on this processor (:mod:`ser.inference.precision`), and ``quantize=True`` runs the
+Linear layers in int8 on the CPU. ``threads=`` sets the CPU threads (torch's, and ONNX
+Runtime's). One recognizer serves one caller at a time (it is not thread-safe).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -42,11 +48,11 @@ from transformers import PreTrainedModel
 from transformers.feature_extraction_utils import FeatureExtractionMixin
 
 from ser.audio import TARGET_SR, AudioError, audio_info, load_audio, to_mono
-from ser.backbones import uses_attention_mask
 from ser.calibration import logit_scale, temperature_of
 from ser.data.batching import collate_clips
 from ser.inference.loading import check_labels, load_for_inference
-from ser.inference.speedups import clip_lengths, quantize_int8, use_time_major_encoder
+from ser.inference.precision import PRECISIONS
+from ser.inference.runtime import Runtime, TorchRuntime, choose_runtime
 from ser.inference.stream import (
     ChunkedBatchSampler,
     DurationPlanner,
@@ -60,8 +66,6 @@ from ser.labels import LABELS
 from ser.preprocessing import normalize_waveforms
 
 log = logging.getLogger(__name__)
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -126,14 +130,17 @@ def _summarise(probs: np.ndarray) -> tuple[str, float, dict[str, float]]:
 class EmotionRecognizer:
     """Predicts the six emotions for audio files or arrays (see the module docstring).
 
-    Built from a model it takes the model over: switches it to eval mode, moves it to
+    Built from a PyTorch model it takes the model over: switches it to eval mode, moves it to
     ``device``, patches its feature encoder's ``forward`` (and quantizes it in place with
-    ``quantize=True``). Use :meth:`from_pretrained`, or pass a model you will not train again.
+    ``quantize=True``). Use :meth:`from_pretrained`, or pass a model you will not train again,
+    or a ready :class:`~ser.inference.runtime.Runtime` (then ``device``, ``precision``,
+    ``quantize`` and ``fast_encoder`` are the runtime's business and must stay at their
+    defaults).
     """
 
     def __init__(
         self,
-        model: PreTrainedModel,
+        model: PreTrainedModel | Runtime,
         feature_extractor: FeatureExtractionMixin,
         *,
         device: str | torch.device | None = None,
@@ -154,27 +161,26 @@ class EmotionRecognizer:
         self.logit_scale = logit_scale(model.config, source, raw=raw_probabilities)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        self.device = torch.device(device) if device is not None else _default_device()
-        if quantize and self.device.type != "cpu":
-            raise ValueError("int8 quantization (quantize=True) runs on the CPU only")
         self.plan = WindowPlan(window=window, hop=hop, threshold=long_threshold)
         self.vad = vad  # a VadConfig for timeline() and stream(); None: its defaults
         self.source = source
         self.feature_extractor = feature_extractor
         self.sampling_rate = int(getattr(feature_extractor, "sampling_rate", TARGET_SR))
         self.do_normalize = bool(getattr(feature_extractor, "do_normalize", True))
-        self.uses_mask = uses_attention_mask(model.config)
-        model = model.eval().to(self.device)
-        self.fast_encoder = fast_encoder and use_time_major_encoder(model)
-        if quantize:
-            model = quantize_int8(model)
-        self.quantized = quantize
-        self.model = model
-        self.autocast_dtype = self._autocast_dtype(precision)
-        log.info("recognizer on %s (%s%s%s)", self.device,
-                 "bf16 autocast" if self.autocast_dtype else "fp32",
-                 ", int8 Linear" if quantize else "",
-                 ", time-major conv encoder" if self.fast_encoder else "")
+        if isinstance(model, PreTrainedModel):
+            runtime: Runtime = TorchRuntime(
+                model, device=torch.device(device) if device is not None else _default_device(),
+                precision=precision, quantize=quantize, fast_encoder=fast_encoder)
+        elif (device, precision, quantize, fast_encoder) != (None, "auto", False, True):
+            raise ValueError("device, precision, quantize and fast_encoder belong to the runtime "
+                             f"when a {type(model).__name__} is passed; set them when building it")
+        else:
+            runtime = model
+        self.runtime = runtime
+        self.device = runtime.device
+        self.uses_mask = runtime.uses_mask
+        self.quantized = bool(getattr(runtime, "quantized", False))
+        log.info("recognizer on %s: %s", self.device, runtime.description)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -187,49 +193,64 @@ class EmotionRecognizer:
         *,
         threads: int | None = None,
         trust_checkpoint: bool = False,
+        runtime: str = "auto",
         **options: Any,
     ) -> EmotionRecognizer:
-        """Load a Hugging Face folder (or hub id), a Lightning ``.ckpt`` or a state dict
-        (``emotion_model.pth``; ``backbone`` names its architecture).
+        """Load a Hugging Face folder (or hub id), a Lightning ``.ckpt``, a state dict
+        (``emotion_model.pth``; ``backbone`` names its architecture), or a folder written by
+        ``ser export --onnx``.
 
-        ``threads`` sets torch's CPU thread count for the whole process. ``options`` go to the
-        constructor: ``precision``, ``quantize``, ``window``, ``hop``, ``long_threshold``, ``vad``,
-        ``raw_probabilities`` (True: the model's uncalibrated softmax; default: calibrated by
-        the temperature fitted at the end of training, see :mod:`ser.calibration`).
+        ``runtime``: ``torch``, ``onnx`` or ``auto`` (ONNX Runtime when the folder holds an
+        exported ``.onnx`` file, see :func:`~ser.inference.runtime.choose_runtime`).
+        ``threads`` sets torch's CPU thread count for the whole process (and ONNX Runtime's).
+        ``options`` go to the constructor: ``precision``, ``quantize``, ``window``, ``hop``,
+        ``long_threshold``, ``vad``, ``raw_probabilities`` (True: the model's uncalibrated
+        softmax; default: calibrated by the temperature fitted at the end of training, see
+        :mod:`ser.calibration`).
         """
         if threads is not None:
             torch.set_num_threads(int(threads))
+        chosen = choose_runtime(path, runtime)
+        if chosen == "onnx":
+            from ser.inference.onnx_runtime import load_onnx
+
+            if device is not None and torch.device(device).type != "cpu":
+                raise ValueError(f"the ONNX runtime runs on the CPU only, not {device}")
+            onnx, feature_extractor = load_onnx(
+                path, precision=options.pop("precision", "auto"),
+                quantize=bool(options.pop("quantize", False)), threads=threads)
+            options.pop("fast_encoder", None)
+            return cls(onnx, feature_extractor, source=str(path), **options)
         loaded = load_for_inference(path, backbone=backbone, trust_checkpoint=trust_checkpoint)
         return cls(loaded.model, loaded.feature_extractor, device=device, source=str(path),
                    **options)
 
-    def _autocast_dtype(self, precision: str) -> torch.dtype | None:
-        if precision == "fp32" or self.quantized:
-            return None
-        if precision == "bf16":
-            return torch.bfloat16
-        # auto: bf16 where the hardware runs it natively; on CPUs fp32 was faster (BENCHMARKS.md)
-        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
-
     @property
     def labels(self) -> tuple[str, ...]:
         return LABELS
+
+    @property
+    def config(self):
+        """The model's Hugging Face config (labels, architecture), whatever the runtime."""
+        return self.runtime.config
+
+    @property
+    def model(self) -> PreTrainedModel:
+        """The PyTorch model (PyTorch runtime only)."""
+        model = getattr(self.runtime, "model", None)
+        if model is None:
+            raise AttributeError(f"the {self.runtime.name} runtime has no PyTorch model; "
+                                 "use .config for the architecture and labels")
+        return model
 
     # -- the forward pass ---------------------------------------------------------------------
 
     def _forward(self, values: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         if self.do_normalize:
             values = normalize_waveforms(values, mask)
-        values = values.to(self.device, non_blocking=True)
-        mask_on = mask.to(self.device, non_blocking=True) if self.uses_mask else None
-        autocast = (torch.autocast(self.device.type, dtype=self.autocast_dtype)
-                    if self.autocast_dtype is not None else contextlib.nullcontext())
-        lengths = mask.sum(dim=1).tolist() if self.fast_encoder else None
-        with torch.inference_mode(), autocast, clip_lengths(lengths):
-            logits = self.model(input_values=values, attention_mask=mask_on).logits
-        return (logits.float() * self.logit_scale).softmax(-1).cpu().numpy()
+        logits = torch.from_numpy(self.runtime.logits(values, mask))
+        # the one place the calibration temperature is applied, whatever the runtime
+        return (logits.float() * self.logit_scale).softmax(-1).numpy()
 
     def probabilities_of_batch(self, values: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         """Probabilities [B, 6] of a zero-padded batch with its mask (1 on real samples)."""

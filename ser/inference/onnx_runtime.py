@@ -1,0 +1,116 @@
+"""The ONNX Runtime backend: a folder written by ``ser export --onnx`` run on the CPU.
+
+The folder holds ``model.onnx`` (fp32) and, with ``--int8``, ``model.int8.onnx`` (dynamic int8
+MatMuls), next to ``config.json`` (labels, architecture) and ``preprocessor_config.json`` (rate,
+normalisation). ``precision="auto"`` takes the int8 file when there is one (the export checked
+its labels against PyTorch), ``fp32`` the fp32 file; ``quantize=True`` asks for the int8 file.
+bf16 is not offered: ONNX Runtime's CPU provider has no bf16 MatMul kernels to speak of.
+
+Only onnxruntime, the config and the feature extractor are loaded: no PyTorch weights, so the
+process holds one copy of the model (the int8 file of a large model is ~1/4 of the fp32 one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoConfig
+from transformers.feature_extraction_utils import FeatureExtractionMixin
+
+from ser.backbones import uses_attention_mask
+from ser.inference.loading import ModelLoadError, _feature_extractor_of, check_labels
+from ser.inference.runtime import ONNX_EXTRA_HINT, onnx_files
+
+log = logging.getLogger(__name__)
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ModelLoadError(f"the ONNX runtime needs onnxruntime, which is not installed "
+                             f"({exc}): {ONNX_EXTRA_HINT}") from exc
+    return onnxruntime
+
+
+def pick_onnx_file(path: str | os.PathLike, *, precision: str = "auto",
+                   quantize: bool = False) -> Path:
+    """The ONNX file to run for ``path`` (a folder, or an ``.onnx`` file taken as it is)."""
+    p = Path(path).expanduser()
+    if p.suffix == ".onnx":
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} does not exist")
+        return p
+    found = onnx_files(p)
+    if precision == "bf16":
+        raise ModelLoadError("precision='bf16' is not available with ONNX Runtime on the CPU; "
+                             "use runtime='torch' for bf16, or int8 (ser export --int8)")
+    if quantize or precision == "auto" and "int8" in found:
+        if "int8" not in found:
+            raise ModelLoadError(f"{p} has no int8 ONNX model (model.int8.onnx); write it with "
+                                 f"`ser export --model MODEL --onnx {p} --int8`")
+        return found["int8"]
+    if "fp32" not in found:
+        raise ModelLoadError(f"{p} has no fp32 ONNX model (model.onnx); found "
+                             f"{sorted(f.name for f in found.values()) or 'none'}")
+    return found["fp32"]
+
+
+class OnnxRuntime:
+    """Logits of a batch from an exported ONNX model (see :class:`ser.inference.runtime.Runtime`)."""
+
+    name = "onnx"
+
+    def __init__(self, file: Path, config, *, threads: int | None = None) -> None:
+        ort = _import_onnxruntime()
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = int(threads or torch.get_num_threads())
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: ORT warns about unused initializers
+        try:
+            self.session = ort.InferenceSession(str(file), sess_options=options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            raise ModelLoadError(f"{file}: ONNX Runtime cannot load it ({exc})") from exc
+        inputs = {i.name for i in self.session.get_inputs()}
+        if "input_values" not in inputs:
+            raise ModelLoadError(f"{file}: inputs are {sorted(inputs)}, not input_values "
+                                 "(and attention_mask); it was not written by ser export")
+        self.file = file
+        self.config = config
+        self.device = torch.device("cpu")
+        self.uses_mask = uses_attention_mask(config)
+        self.feeds_mask = "attention_mask" in inputs
+        if self.uses_mask and not self.feeds_mask:
+            raise ModelLoadError(f"{file}: the model takes an attention mask but the ONNX file "
+                                 "has no attention_mask input; export it again")
+        self.quantized = "int8" in file.name
+        self.description = (f"ONNX Runtime {ort.__version__} {file.name} "
+                            f"({options.intra_op_num_threads} threads)")
+
+    def logits(self, values: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        feeds = {"input_values": values.detach().cpu().numpy().astype(np.float32, copy=False)}
+        if self.feeds_mask:
+            feeds["attention_mask"] = mask.detach().cpu().numpy().astype(np.int64, copy=False)
+        return np.asarray(self.session.run(["logits"], feeds)[0], dtype=np.float32)
+
+
+def load_onnx(path: str | os.PathLike, *, precision: str = "auto", quantize: bool = False,
+              threads: int | None = None) -> tuple[OnnxRuntime, FeatureExtractionMixin]:
+    """The runtime and feature extractor of an exported folder (or of an ``.onnx`` file's)."""
+    file = pick_onnx_file(path, precision=precision, quantize=quantize)
+    folder = str(file.parent)
+    try:
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{folder}: no usable config.json next to {file.name} ({exc}); "
+                             "export the model with `ser export --onnx`") from exc
+    check_labels(config, folder)
+    runtime = OnnxRuntime(file, config, threads=threads)
+    log.info("loaded ONNX model %s", file)
+    return runtime, _feature_extractor_of(folder, config)
