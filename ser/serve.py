@@ -188,6 +188,7 @@ def create_app(
         # anyio's shared pool, and a crowd of uploads must not make a decode wait for a thread.
         app.state.work_threads = anyio.CapacityLimiter(decode_workers)
         app.state.model_gate = PriorityGate(max_concurrency)
+        app.state.audio_limits = limits
         try:
             await anyio.to_thread.run_sync(recorder.start, getattr(recognizer, "source", None))
         except Exception as exc:

@@ -27,10 +27,12 @@ behind, so the final events keep their latency under load.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections import deque
 from dataclasses import asdict, dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -75,16 +77,30 @@ class _Refused(Exception):
         self.code = code
 
 
+def model_runner(state: Any) -> Any:
+    """``await run(fn, seconds)``: ``fn`` on a worker thread, holding the server's model gate
+    (:class:`ser.serve_schedule.PriorityGate`, shared with ``/predict``; cheapest first)."""
+
+    async def run(fn: Any, seconds: float) -> Any:
+        def gated() -> Any:
+            with state.model_gate.hold(seconds):
+                return fn()
+
+        return await anyio.to_thread.run_sync(gated, limiter=state.work_threads)
+
+    return run
+
+
 def add_live_routes(app: FastAPI, *, limits: StreamLimits, upload_limit: int,
                     too_large: str, allowed_origins: tuple[str, ...]) -> None:
     """``/stream``, ``POST /timeline`` and ``/static``; the app's state must hold
-    ``recognizer``, ``model_limiter`` and ``decode_limiter`` (set by its lifespan)."""
+    ``recognizer``, ``model_gate``, ``work_threads`` and ``audio_limits`` (set by its lifespan)."""
     app.state.live_streams = 0
     app.mount("/static", StaticFiles(packages=[("ser", "static")]), name="static")
 
     @app.post("/timeline")
     async def timeline(request: Request, file: UploadFile = File(...)) -> JSONResponse:
-        from ser.serve import _UNSUPPORTED_KINDS, _decode, _shown_name
+        from ser.serve import _STATUS_OF_KIND, _decode, _shown_name
 
         state = request.app.state
         shown = _shown_name(file.filename)
@@ -96,14 +112,15 @@ def add_live_routes(app: FastAPI, *, limits: StreamLimits, upload_limit: int,
             return JSONResponse({"detail": f"empty file {shown} (0 bytes): nothing to analyse"},
                                 status_code=400)
         recognizer = state.recognizer
+        run = model_runner(state)
         try:
-            clip = await anyio.to_thread.run_sync(_decode, data, shown, recognizer.sampling_rate,
-                                                  limiter=state.decode_limiter)
-            result = await anyio.to_thread.run_sync(
-                lambda: recognizer.timeline(clip, recognizer.sampling_rate),
-                limiter=state.model_limiter)
+            clip = await anyio.to_thread.run_sync(_decode, io.BytesIO(data), shown,
+                                                  recognizer.sampling_rate, state.audio_limits,
+                                                  limiter=state.work_threads)
+            result = await run(lambda: recognizer.timeline(clip, recognizer.sampling_rate),
+                               clip.size / recognizer.sampling_rate)
         except AudioError as exc:
-            status = 415 if exc.kind in _UNSUPPORTED_KINDS else 400
+            status = _STATUS_OF_KIND.get(exc.kind, 400)
             return JSONResponse({"detail": f"cannot use the uploaded file {shown}: {exc.reason}"},
                                 status_code=status)
         return JSONResponse({
@@ -167,7 +184,7 @@ async def _serve_stream(ws: WebSocket, limits: StreamLimits,
                                 partial_hop=limits.partial_hop))
         await ws.send_text(json.dumps({"type": "ready", "rate": rate, "format": "s16le",
                                        "limits": asdict(limits)}))
-        await _Pump(ws, session, rate, limits, state.model_limiter).run()
+        await _Pump(ws, session, rate, limits, model_runner(state)).run()
     finally:
         state.live_streams -= 1
 
@@ -176,9 +193,9 @@ class _Pump:
     """Receives audio into a bounded queue while a worker analyses it and sends the events."""
 
     def __init__(self, ws: WebSocket, session: LiveSession, rate: int, limits: StreamLimits,
-                 limiter: anyio.CapacityLimiter) -> None:
-        self.ws, self.session, self.rate, self.limits, self.limiter = (
-            ws, session, rate, limits, limiter)
+                 run: Any) -> None:
+        self.ws, self.session, self.rate, self.limits, self.infer = (
+            ws, session, rate, limits, run)
         self.queue: deque[np.ndarray] = deque()
         self.queued = 0        # samples received and not yet analysed
         self.received = 0      # samples received in all
@@ -262,13 +279,12 @@ class _Pump:
                     self.queue.clear()
                     self.queued = 0
                     keeping_up = chunk.size <= 0.5 * self.rate
-                    events = await anyio.to_thread.run_sync(
+                    events = await self.infer(
                         lambda: self.session.feed(chunk, partials=keeping_up),
-                        limiter=self.limiter)
+                        chunk.size / self.rate)
                     await self._send(events)
                 if self.stopped:
-                    events = await anyio.to_thread.run_sync(self.session.finish,
-                                                            limiter=self.limiter)
+                    events = await self.infer(self.session.finish, 0.0)
                     await self._send(events)
                     await self.ws.send_text(json.dumps({"type": "end",
                                                         "seconds": self.session.seconds}))
