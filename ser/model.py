@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 IGNORE = -1  # label of clips without one of the six classes (RAVDESS calm and surprised)
 HF_CONFIG_KEY = "hf_config"
 HF_FEATURE_EXTRACTOR_KEY = "hf_feature_extractor"
+# Set in checkpoints written with the backbone frozen: they hold the trainable parameters only,
+# the backbone comes from this name (hub id or folder) when they are loaded.
+FROZEN_FROM_KEY = "ser_frozen_backbone_from"
 
 
 def stage_metrics(num_classes: int = len(LABELS)) -> MetricCollection:
@@ -111,6 +114,9 @@ class EmotionClassifier(L.LightningModule):
     def _apply_freezing(self) -> None:
         hp = self.hparams
         if hp.freeze_backbone:
+            # The feature encoder too: while its _requires_grad flag is on it makes its output
+            # require gradients, and backward then runs through the whole frozen backbone.
+            self.model.freeze_feature_encoder()
             for name, param in self.model.named_parameters():
                 param.requires_grad = self._is_head(name)
         elif hp.freeze_feature_encoder:
@@ -286,9 +292,28 @@ class EmotionClassifier(L.LightningModule):
     # -- saving -------------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the architecture in the checkpoint, so it reloads without the hub (offline)."""
+        """Keep the architecture in the checkpoint, so it reloads without the hub (offline).
+
+        With the backbone frozen only the trainable parameters are kept (the backbone's weights
+        are those of ``hparams.backbone``, loaded again on restore): a few MB instead of 1.3 GB
+        for the XLSR-large architecture.
+        """
         checkpoint[HF_CONFIG_KEY] = self.model.config.to_dict()
         checkpoint[HF_FEATURE_EXTRACTOR_KEY] = self.feature_extractor.to_dict()
+        if self.hparams.freeze_backbone:
+            frozen = {f"model.{n}" for n, p in self.model.named_parameters() if not p.requires_grad}
+            state = checkpoint["state_dict"]
+            for key in frozen & set(state):
+                del state[key]
+            checkpoint[FROZEN_FROM_KEY] = str(self.hparams.backbone)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A frozen-backbone checkpoint lacks the backbone: take it from this module, which was
+        built from the same ``hparams.backbone``."""
+        if checkpoint.get(FROZEN_FROM_KEY) is not None:
+            state = checkpoint["state_dict"]
+            for key, value in self.state_dict().items():
+                state.setdefault(key, value)
 
     def export(self, directory: str | Path) -> Path:
         """A Hugging Face folder that ``transformers.pipeline('audio-classification')`` loads."""

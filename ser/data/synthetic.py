@@ -458,13 +458,25 @@ def _kaggle_selection(seed: int, size: str) -> tuple[list[KaggleItem], list[Kagg
         keep |= _pick_speakers(rng, s2, profile.s2_actors)
         items = [it for it in items if it.speaker in keep]
     train: list[KaggleItem] = []
-    for label in LABELS:
+    speakers = [str(x) for x in rng.permutation(sorted({it.speaker for it in items}))]
+    position = {name: i for i, name in enumerate(speakers)}
+    for j, label in enumerate(LABELS):
         pool = [it for it in items if it.label == label]
         want = (KAGGLE_TRAIN_COUNTS[label] if profile.train_per_class is None
                 else profile.train_per_class)
         if want > len(pool):
             raise ValueError(f"size {size!r}: {want} {label} files wanted, only {len(pool)} ids")
-        train += [pool[i] for i in rng.choice(len(pool), want, replace=False)]
+        pool = [pool[i] for i in rng.permutation(len(pool))]
+        if profile.train_per_class is not None:
+            # round robin over the speakers (rotated per label) so that every speaker has files
+            seen: dict[str, int] = {}
+            rank = []
+            for it in pool:
+                seen[it.speaker] = seen.get(it.speaker, -1) + 1
+                rank.append((seen[it.speaker],
+                             (position[it.speaker] - j * want) % len(speakers)))
+            pool = [it for _, it in sorted(zip(rank, pool), key=lambda pair: pair[0])]
+        train += pool[:want]
     chosen = {it.file_id for it in train}
     rest = [it for it in items if it.file_id not in chosen]
     n_test = len(rest) if profile.n_test is None else profile.n_test
