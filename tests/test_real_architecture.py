@@ -101,9 +101,10 @@ def test_default_architecture_trains_exports_predicts_and_loads_the_original_wei
     cfg = compose_config("train", tmp_path, [
         f"model.backbone={xlsr_folder}", f"data.root={corpus}", "data.num_workers=0",
         "data.batch_size=1", "data.eval_batch_size=1", "data.max_train_seconds=1.0",
-        "trainer.accelerator=cpu", "trainer.max_steps=1", "trainer.limit_val_batches=1",
-        "+trainer.limit_test_batches=1", "trainer.num_sanity_val_steps=0",
-        "~callbacks", "trainer.enable_checkpointing=false",  # no 1.3-3.8 GB checkpoints here
+        "trainer.accelerator=cpu", "trainer.max_epochs=1", "+trainer.max_steps=1",
+        "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
+        "+trainer.limit_test_batches=1", "+trainer.num_sanity_val_steps=0",
+        "~callbacks", "+trainer.enable_checkpointing=false",  # no 1.3-3.8 GB checkpoints here
         "logger=none", "synthetic_data=null"])
     with caplog.at_level(logging.INFO, logger="ser"):
         _, metrics = train(cfg)
