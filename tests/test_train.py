@@ -143,8 +143,10 @@ def test_demo_learns_far_above_chance(tmp_path, capsys):
     cfg = compose_config("train", tmp_path, ["experiment=demo"])
     _, metrics = train(cfg)
     chance = 1 / len(LABELS)
-    # Measured: validation UA 0.50, synthetic-RAVDESS UA 0.39 (seed 42, 20 epochs). A tiny
-    # Wav2Vec2 learning from scratch on 192 clips in two minutes: twice chance is the bar.
+    # The corpora are espeak-ng speech now (600 clips, 30 speakers) and the tiny backbone has a
+    # filterbank first layer (issue 15). Its learning curve in a plain loop: validation UA 0.29,
+    # 0.37, 0.34, 0.44 after epochs 1-4 of 25; the full demo run could not be finished on the
+    # shared machine, so the bar is still the one set for the old corpora: twice chance.
     assert metrics["validation"]["ua"] >= 2 * chance, metrics["validation"]["ua"]
     # Transfer to the other synthetic corpus is by prosody only: above chance, not as high.
     assert metrics["ravdess"]["ua"] >= chance + 0.08, metrics["ravdess"]["ua"]

@@ -104,15 +104,15 @@ NEUTRAL = Prosody(pitch=50.0, range_x=1.0, rate_x=1.0, gap_s=0.0, loud_db=0.0, b
 # breathy; fear high, fast, narrow, with tremor and rising ends; disgust low, slow and creaky.
 PROSODY: dict[str, Prosody] = {
     "netral": NEUTRAL,
-    "marah": replace(NEUTRAL, pitch=64, range_x=1.5, rate_x=1.12, loud_db=7.0, breath=-2,
-                     roughness=1, effort=1.35, formant_pct=2, tilt_db=4.0, exclaim=0.8),
-    "jijik": replace(NEUTRAL, pitch=40, range_x=1.2, rate_x=0.80, gap_s=0.06, loud_db=1.0,
-                     breath=4, flutter=0.8, roughness=4, effort=0.95, formant_pct=-2,
+    "marah": replace(NEUTRAL, pitch=62, range_x=1.35, rate_x=1.18, loud_db=7.0, breath=-3,
+                     roughness=1, effort=1.4, formant_pct=2, tilt_db=5.0, exclaim=0.9),
+    "jijik": replace(NEUTRAL, pitch=38, range_x=1.3, rate_x=0.80, gap_s=0.07, loud_db=1.0,
+                     breath=4, flutter=0.8, roughness=5, effort=0.95, formant_pct=-3,
                      tilt_db=-1.0),
-    "takut": replace(NEUTRAL, pitch=74, range_x=0.6, rate_x=1.22, gap_s=0.03, loud_db=2.0,
-                     breath=14, flutter=4.0, effort=0.85, tilt_db=-2.0, rise=0.7),
-    "bahagia": replace(NEUTRAL, pitch=66, range_x=1.8, rate_x=1.08, loud_db=4.0, breath=2,
-                       effort=1.1, formant_pct=5, tilt_db=2.0, exclaim=0.6),
+    "takut": replace(NEUTRAL, pitch=80, range_x=0.55, rate_x=1.25, gap_s=0.03, loud_db=2.0,
+                     breath=16, flutter=4.5, effort=0.8, tilt_db=-2.0, rise=0.8),
+    "bahagia": replace(NEUTRAL, pitch=70, range_x=2.0, rate_x=1.05, loud_db=4.0, breath=2,
+                       effort=1.1, formant_pct=6, tilt_db=1.5, exclaim=0.5),
     "sedih": replace(NEUTRAL, pitch=34, range_x=0.45, rate_x=0.78, gap_s=0.07, loud_db=-6.0,
                      breath=16, flutter=1.5, roughness=2, effort=0.7, tilt_db=-5.0),
     # RAVDESS only: calm is neutral but softer and slower; surprised has the widest pitch range.
@@ -124,8 +124,8 @@ PROSODY: dict[str, Prosody] = {
 
 # Intensity word (Kaggle names) or RAVDESS code -> how far from neutral. The unspecified intensity
 # (no_data, tidak_ditentukan) draws a scale per clip from NO_DATA_SCALE.
-KAGGLE_INTENSITY_SCALE = {"rendah": 0.6, "sedang": 1.0, "tinggi": 1.4}
-NO_DATA_SCALE = (0.75, 1.2)
+KAGGLE_INTENSITY_SCALE = {"rendah": 0.7, "sedang": 1.0, "tinggi": 1.3}
+NO_DATA_SCALE = (0.85, 1.15)
 RAVDESS_INTENSITY_SCALE = {1: 0.85, 2: 1.35}
 
 # ----------------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def make_speaker(seed: int, name: str, gender: str) -> Speaker:
         flutter=rng.uniform(0.0, 0.8),
         roughness=float(rng.integers(0, 2)),
         klatt=int(rng.integers(1, 7)),
-        expressiveness=rng.uniform(0.75, 1.25),
+        expressiveness=rng.uniform(0.85, 1.15),
         loud_db=rng.uniform(-3.0, 3.0),
     )
 
@@ -274,7 +274,7 @@ def speak_clip(rng: np.random.Generator, spec: ClipSpec, speaker: Speaker) -> tu
 
     tts = engine()
     k = spec.intensity if spec.intensity is not None else rng.uniform(*NO_DATA_SCALE)
-    k = min(2.0, k * speaker.expressiveness * math.exp(rng.normal(0.0, 0.15)))
+    k = min(2.0, k * speaker.expressiveness * math.exp(rng.normal(0.0, 0.1)))
     p = PROSODY[spec.emotion].scaled(k)
     effort = min(1.6, max(0.5, p.effort))
     voice = Voice(
@@ -293,7 +293,7 @@ def speak_clip(rng: np.random.Generator, spec: ClipSpec, speaker: Speaker) -> tu
     speech = tts.speak(
         spec.text[0].upper() + spec.text[1:] + end, voice,
         rate_wpm=min(400.0, max(115.0, speaker.rate_wpm * p.rate_x * math.exp(rng.normal(0, 0.06)))),
-        pitch=min(100.0, max(0.0, p.pitch + rng.normal(0.0, 4.0))),
+        pitch=min(100.0, max(0.0, p.pitch + rng.normal(0.0, 3.0))),
         pitch_range=min(100.0, max(0.0, 50.0 * p.range_x * math.exp(rng.normal(0.0, 0.1)))),
         word_gap=max(0.0, p.gap_s * rng.uniform(0.6, 1.2)),
         seed=int(rng.integers(1, 2**31 - 1)),
