@@ -2,6 +2,7 @@
 
     python bench/train.py                     # tiny and base-size, CPU, 2 threads
     python bench/train.py --models base --clips 48
+    python bench/train.py --xlsr-cpu --steps 2 --batch-size 1   # XLSR-large on the CPU
 
 Each step is what Lightning runs per batch (forward, loss, backward, AdamW step) on clips of
 2-6 s drawn like the real corpora's durations, batched by the training sampler with and without
@@ -99,6 +100,55 @@ def bench_gpu(directory: Path, seed: int, steps: int = 20) -> None:
           f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB "
           f"({torch.cuda.get_device_name()})")
 
+XLSR_MODES = {
+    # mode: EmotionClassifier options (each mode runs in its own process: peak RSS is per process)
+    "full": {},
+    "checkpointing": {"gradient_checkpointing": True},
+    "frozen": {"freeze_backbone": True},
+}
+
+
+def xlsr_cpu_child(folder: str, mode: str, steps: int, batch_size: int, seconds: float) -> None:
+    """One mode in this process: s/step (after one warm-up step) and the process's peak RSS."""
+    import resource
+
+    module = EmotionClassifier(folder, **XLSR_MODES[mode])
+    items = make_items(np.full(batch_size * (steps + 1), seconds), 0)
+    batches = [list(range(i * batch_size, (i + 1) * batch_size)) for i in range(steps + 1)]
+    seconds_total = measure(module, items, batches[1:], torch.device("cpu"), None)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    print(f"RESULT {mode} {seconds_total / steps:.2f} {rss:.2f} {trainable}", flush=True)
+
+
+def bench_xlsr_cpu(directory: Path, steps: int, batch_size: int, seconds: float,
+                   threads: int) -> None:
+    """XLSR-large (the default checkpoint's shape, random weights) on the CPU, per mode."""
+    import subprocess
+    import sys
+
+    folder = random_backbone(directory / "xlsr-large", **LARGE)
+    results = {}
+    for mode in XLSR_MODES:
+        done = subprocess.run(
+            [sys.executable, __file__, "--xlsr-child", folder, mode, "--steps", str(steps),
+             "--batch-size", str(batch_size), "--seconds", str(seconds),
+             "--threads", str(threads)], capture_output=True, text=True)
+        line = [x for x in done.stdout.splitlines() if x.startswith("RESULT")]
+        if done.returncode != 0 or not line:
+            print(f"xlsr-large {mode}: failed\n{done.stderr[-2000:]}")
+            continue
+        _, _, per_step, rss, trainable = line[0].split()
+        results[mode] = (float(per_step), float(rss), int(trainable))
+    full = results.get("full")
+    for mode, (per_step, rss, trainable) in results.items():
+        ratio = f"{per_step / full[0]:.2f}x the time, {rss / full[1]:.2f}x the RSS of full" \
+            if full else ""
+        print(f"xlsr-large CPU {mode:<13} batch {batch_size} x {seconds:g} s: "
+              f"{per_step:6.1f} s/step, peak RSS {rss:5.1f} GiB, "
+              f"{trainable / 1e6:6.1f} M trainable  {ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["tiny", "base"], choices=["tiny", "base"])
@@ -107,8 +157,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--xlsr-cpu", action="store_true",
+                        help="XLSR-large on the CPU: full fine-tuning, gradient checkpointing, "
+                             "frozen backbone (s/step, peak RSS), instead of the default runs")
+    parser.add_argument("--steps", type=int, default=2, help="--xlsr-cpu: timed steps per mode")
+    parser.add_argument("--seconds", type=float, default=2.0, help="--xlsr-cpu: clip length")
+    parser.add_argument("--xlsr-child", nargs=2, metavar=("FOLDER", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.xlsr_child:
+        xlsr_cpu_child(*args.xlsr_child, args.steps, args.batch_size, args.seconds)
+        return
+    if args.xlsr_cpu:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_xlsr_cpu(Path(tmp), args.steps, args.batch_size, args.seconds, args.threads)
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

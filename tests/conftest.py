@@ -35,7 +35,7 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_corpora(tmp_path_factory) -> dict[str, Path]:
-    """Synthetic corpora in both layouts, a few files per class (written in about a second)."""
+    """Synthetic corpora in both layouts, a few files per class (espeak-ng; ~3 s of CPU)."""
     from ser.data.synthetic import write_synthetic_corpora
 
     return write_synthetic_corpora(tmp_path_factory.mktemp("synth-tiny"), seed=0, size="tiny")

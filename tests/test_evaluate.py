@@ -380,3 +380,19 @@ def test_run_model_is_audited_against_its_train_rows_by_default(models, tiny_cor
     assert leakage["clean_n"] == result.metrics["n"] - 1
     head = result.report.read_text().split("## Scores")[0]
     assert "1 of 60 evaluation clips found" in head and "also found in held-out data" in head
+
+
+def test_in_domain_warning_follows_the_backbone_not_its_path(tiny_corpora, tmp_path):
+    """A local copy of a RAVDESS-trained backbone (its head has RAVDESS's eight labels), under a
+    path that names nothing, fine-tuned and exported elsewhere: the report still warns."""
+    from test_model import eight_label_checkpoint
+
+    from ser.model import EmotionClassifier
+
+    copy = eight_label_checkpoint(tmp_path / "some" / "local-folder")
+    exported = EmotionClassifier(str(copy)).export(tmp_path / "elsewhere" / "model")
+    result = run_eval(tmp_path / "eval", ["dataset=ravdess", f"model_path={exported}",
+                                          f"dataset.root={tiny_corpora['ravdess']}",
+                                          "dataset.actors=[2]"])
+    head = result.report.read_text().split("## What was evaluated")[0]
+    assert "Warning: RAVDESS is in-domain for this model, not cross-lingual" in head

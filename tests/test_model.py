@@ -84,6 +84,76 @@ def test_freezing_options():
     head_only = EmotionClassifier("tiny", freeze_backbone=True)
     trainable = {n for n, p in head_only.model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith(("projector", "classifier")) for n in trainable)
+    # the feature encoder's own flag too, else its output requires grad and backward runs
+    # through the whole frozen backbone
+    assert not head_only.model.wav2vec2.feature_extractor._requires_grad
+    seen = []
+    head_only.model.wav2vec2.register_forward_hook(
+        lambda _m, _i, out: seen.append(out.last_hidden_state.requires_grad))
+    batch = {"input_values": torch.randn(2, 8000), "attention_mask": torch.ones(2, 8000).long(),
+             "labels": torch.tensor([0, 1])}
+    head_only._step(batch)[0].backward()
+    assert seen == [False]
+    assert all(p.grad is None for n, p in head_only.model.named_parameters()
+               if not n.startswith(("projector", "classifier")))
+
+
+def six_label_checkpoint(directory: Path, labels: list[str]) -> Wav2Vec2ForSequenceClassification:
+    config = tiny_config()
+    config.num_labels = 6
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {n: i for i, n in enumerate(labels)}
+    config.architectures = ["Wav2Vec2ForSequenceClassification"]
+    torch.manual_seed(2)
+    model = Wav2Vec2ForSequenceClassification(config)
+    model.save_pretrained(directory)
+    return model
+
+
+def test_six_output_head_in_another_order_is_mapped_by_name(tmp_path: Path, caplog):
+    order = ["sedih", "marah", "jijik", "takut", "bahagia", "netral"]
+    original = six_label_checkpoint(tmp_path / "permuted", order)
+    with caplog.at_level(logging.WARNING, logger="ser.backbones"):
+        model = load_backbone(str(tmp_path / "permuted"))
+    assert "mapped by name" in caplog.text
+    x = torch.randn(1, 16000)
+    with torch.inference_mode():
+        ours = model.eval()(x).logits[0]
+        theirs = original.eval()(x).logits[0]
+    for i, label in enumerate(LABELS):  # the same score under the same name
+        assert ours[i].item() == pytest.approx(theirs[order.index(label)].item(), abs=1e-5)
+
+
+def test_six_output_head_with_other_labels_is_reinitialised_and_named(tmp_path: Path, caplog):
+    original = six_label_checkpoint(tmp_path / "other", ["a", "b", "c", "d", "e", "f"])
+    with caplog.at_level(logging.WARNING, logger="ser.backbones"):
+        model = load_backbone(str(tmp_path / "other"))
+    assert "other labels (a, b, c, d, e, f): re-initialising" in caplog.text
+    assert ("start random (not in the checkpoint or replaced): classifier.bias, "
+            "classifier.weight, projector.bias, projector.weight") in caplog.text
+    assert not torch.equal(model.classifier.weight, original.classifier.weight)
+    torch.testing.assert_close(model.wav2vec2.encoder.layers[0].attention.q_proj.weight,
+                               original.wav2vec2.encoder.layers[0].attention.q_proj.weight)
+
+
+def test_own_head_with_the_contract_labels_is_kept(tmp_path: Path):
+    original = six_label_checkpoint(tmp_path / "ours", list(LABELS))
+    model = load_backbone(str(tmp_path / "ours"))
+    torch.testing.assert_close(model.classifier.weight, original.classifier.weight)
+
+
+def test_frozen_backbone_checkpoint_keeps_the_head_and_restores_the_backbone():
+    module = EmotionClassifier("tiny", freeze_backbone=True)
+    full = {f"model.{k}": v.clone() for k, v in module.model.state_dict().items()}
+    checkpoint = {"state_dict": dict(full)}
+    module.on_save_checkpoint(checkpoint)
+    kept = set(checkpoint["state_dict"])
+    assert kept == {k for k in full if k.startswith(("model.projector.", "model.classifier."))}
+    fresh = EmotionClassifier("tiny", freeze_backbone=True)
+    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(checkpoint["state_dict"], strict=False)
+    for key, value in full.items():
+        torch.testing.assert_close(fresh.state_dict()[key], value)
 
 
 def test_two_parameter_groups_with_their_learning_rates():

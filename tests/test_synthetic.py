@@ -192,3 +192,76 @@ def test_refuses_to_overwrite_folders_it_did_not_write(tmp_path: Path) -> None:
 def test_unknown_size_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="tiny, demo, full"):
         write_synthetic_corpora(tmp_path, size="huge")
+
+
+def test_speakers_follow_the_file_names_and_sexes(corpus: dict[str, Path]) -> None:
+    """Each Kaggle file is voiced by the speaker its name maps to (CREMA-D actor / RAVDESS
+    actor), and the voices differ by sex as the speakers do."""
+    from ser.data.speakers import kaggle_speaker
+    from ser.data.synthetic import _kaggle_jobs
+
+    specs, train, _ = _kaggle_jobs(0, "tiny")
+    by_path = {s.relpath: s for s in specs}
+    pitch = {"male": [], "female": []}
+    for item in train:
+        spec = by_path[f"train/{item.name}"]
+        who = kaggle_speaker(item.source, item.file_id)
+        assert (spec.speaker, spec.gender) == (who.speaker, who.gender), item.name
+        if item.label == "netral" or item.intensity == "rendah":
+            continue
+        pitch[who.gender].append(_f0(load_audio(corpus["indonesian"] / "train" / item.name)))
+    assert pitch["male"] and pitch["female"]
+    assert np.median(pitch["male"]) < np.median(pitch["female"]), pitch
+
+
+@pytest.mark.parametrize("size", ["tiny", "demo"])
+def test_enough_speakers_of_both_sexes_for_a_speaker_split(size: str) -> None:
+    from ser.data.synthetic import _kaggle_jobs, _ravdess_jobs
+
+    specs, _, _ = _kaggle_jobs(0, size)
+    kaggle = {(s.speaker, s.gender) for s in specs}
+    ravdess = {(s.speaker, s.gender) for s in _ravdess_jobs(size)}
+    need = 10 if size == "tiny" else 20
+    assert len(kaggle) >= need and {g for _, g in kaggle} == {"male", "female"}
+    if size == "demo":
+        assert len(ravdess) >= need and {g for _, g in ravdess} == {"male", "female"}
+
+
+def test_concurrent_writers_on_a_fresh_folder_both_succeed(tmp_path: Path,
+                                                          corpus: dict[str, Path]) -> None:
+    """Two processes started together (two demos on a fresh data folder): one writes, the other
+    waits and finds the complete corpus; neither sees or deletes a half-written one."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "shared"
+    code = ("import sys; from ser.data.synthetic import write_synthetic_corpora as w; "
+            "r = w(sys.argv[1], seed=0, size='tiny'); "
+            "import pathlib; print(len(list(pathlib.Path(r['ravdess']).rglob('*.wav'))))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (stdout, stderr) in zip(procs, results):
+        assert p.returncode == 0, stderr[-2000:]
+        assert stdout.strip() == "120", stdout  # each saw the whole corpus when it returned
+    assert _tree_bytes(out / "indonesian") == _tree_bytes(corpus["indonesian"])
+    assert not [p for p in out.iterdir() if p.name.startswith(".synthetic-")]  # no leftovers
+
+
+def test_a_failed_write_leaves_no_partial_corpus(tmp_path: Path, monkeypatch) -> None:
+    import ser.data.synthetic as synthetic
+
+    calls = []
+    real = synthetic._write_clip
+
+    def failing(job):
+        calls.append(job)
+        if len(calls) > 5:
+            raise OSError("disk full (simulated)")
+        return real(job)
+
+    monkeypatch.setattr(synthetic, "_write_clip", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_synthetic_corpora(tmp_path, seed=0, size="tiny", workers=1)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".synthetic.lock"], left  # no corpus folders, no marker, no temporary folder

@@ -221,10 +221,10 @@ def test_demo_learns_far_above_chance(tmp_path, capsys):
     """The offline demo, as a user runs it, but with its corpora written under tmp_path."""
     cfg = compose_config("train", tmp_path, ["experiment=demo"])
     _, metrics = train(cfg)
-    chance = 1 / len(LABELS)
-    # Measured: validation UA 0.50, synthetic-RAVDESS UA 0.39 (seed 42, 20 epochs). A tiny
-    # Wav2Vec2 learning from scratch on 192 clips in two minutes: twice chance is the bar.
-    assert metrics["validation"]["ua"] >= 2 * chance, metrics["validation"]["ua"]
-    # Transfer to the other synthetic corpus is by prosody only: above chance, not as high.
-    assert metrics["ravdess"]["ua"] >= chance + 0.08, metrics["ravdess"]["ua"]
+    # Measured (issue 15: espeak-ng corpora, 600 clips of 30 speakers; filterbank tiny backbone,
+    # 25 epochs, data.split=group): best validation UA 0.67, synthetic-RAVDESS UA 0.48 (264 clips,
+    # cross-lingual). The bar leaves room for another split and seed: 3x chance on validation,
+    # 2x chance plus a little on RAVDESS; a demo that stops learning fails it.
+    assert metrics["validation"]["ua"] >= 0.50, metrics["validation"]["ua"]
+    assert metrics["ravdess"]["ua"] >= 0.35, metrics["ravdess"]["ua"]
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("model: ")

@@ -12,7 +12,8 @@ from ser.labels import ENGLISH, LABELS, RAVDESS_UNMAPPED
 
 IN_DOMAIN_WARNING = (
     "> **Warning: RAVDESS is in-domain for this model, not cross-lingual.** Its backbone "
-    "`{backbone}` was fine-tuned on RAVDESS (listed in `caveats.trained_on_ravdess`), so these "
+    "`{backbone}` was fine-tuned on RAVDESS (listed in `caveats.trained_on_ravdess`, or its "
+    "head had RAVDESS's eight emotion labels), so these "
     "scores measure recall of data it has seen, not transfer to a new language or corpus. "
     "Use another backbone (e.g. `model=xlsr_300m`) for a clean cross-lingual figure.")
 KAGGLE_CONTAINS_RAVDESS = (

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ser.audio import AudioError, load_audio
+from ser.backbones import IDENTITY_KEY
 from ser.calibration import evaluation_calibration
 from ser.augment import add_noise
 from ser.evaluation import figures as fig
@@ -244,9 +245,15 @@ def evaluate(cfg: DictConfig) -> Evaluation:
     backbone, backbone_source, names = identify_backbone(model_path, cfg.get("backbone"),
                                                          recognizer)
     listed = set(cfg.get("caveats", {}).get("trained_on_ravdess") or [])
-    in_domain = data.name == "ravdess" and any(n in listed for n in names)
+    # The identity recorded in the model's config when its backbone was loaded (its head's
+    # labels, its hub id) holds however the files were copied or renamed since.
+    identity = getattr(recognizer.model.config, IDENTITY_KEY, None) or {}
+    names = [*names, *([str(identity["name"])] if identity.get("name") else [])]
+    in_domain = data.name == "ravdess" and (any(n in listed for n in names)
+                                            or bool(identity.get("trained_on_ravdess")))
     if in_domain:
-        log.warning("backbone %s was trained on RAVDESS: these scores are in-domain", backbone)
+        log.warning("backbone %s was trained on RAVDESS (%s): these scores are in-domain",
+                    backbone, identity.get("evidence") or "listed in caveats.trained_on_ravdess")
 
     results = predict_clean(recognizer, data, cfg)
     table = predictions_table(data, results)

@@ -36,7 +36,12 @@ from transformers import (
 )
 from transformers.feature_extraction_utils import FeatureExtractionMixin
 
-from ser.backbones import default_feature_extractor, resolve_backbone
+from ser.backbones import (
+    IDENTITY_KEY,
+    backbone_identity,
+    default_feature_extractor,
+    resolve_backbone,
+)
 from ser.checksums import ChecksumError, verify_checksums, weight_files
 from ser.labels import ID2LABEL, LABEL2ID, LABELS
 
@@ -250,6 +255,9 @@ def _from_lightning(ckpt: dict[str, Any], path: Path, backbone: str | None) -> L
     check_labels(config, str(path))
     model = AutoModelForAudioClassification.from_config(config)
     state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    frozen_from = ckpt.get("ser_frozen_backbone_from")  # ser.model.FROZEN_FROM_KEY
+    if frozen_from:
+        state = {**_frozen_backbone_state(str(frozen_from), config, path), **state}
     load_weights(model, state, path)
     fe_dict = ckpt.get("hf_feature_extractor")
     if fe_dict:
@@ -258,6 +266,22 @@ def _from_lightning(ckpt: dict[str, Any], path: Path, backbone: str | None) -> L
         log.warning("%s has no hf_feature_extractor; using the Wav2Vec2 defaults", path)
         feature_extractor = default_feature_extractor(config)
     return LoadedModel(model, feature_extractor, "lightning", str(path))
+
+
+def _frozen_backbone_state(name: str, config: PretrainedConfig,
+                           path: Path) -> dict[str, torch.Tensor]:
+    """The weights a frozen-backbone checkpoint left out: those of the backbone it names."""
+    from ser.backbones import load_backbone
+
+    log.info("%s was trained with the backbone frozen and holds the trainable parameters only; "
+             "taking the backbone's weights from %s", path, name)
+    try:
+        model = load_backbone(name, use_weighted_layer_sum=bool(config.use_weighted_layer_sum))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"{path} holds the trainable parameters only (trained with the backbone frozen); its "
+            f"backbone {name!r} cannot be loaded ({exc})") from exc
+    return {f"model.{k}": v for k, v in model.state_dict().items()}
 
 
 def _from_state_dict(state: dict[str, torch.Tensor], path: Path,
@@ -281,6 +305,8 @@ def _backbone_config(name: str, path: Path) -> PretrainedConfig:
             f"{path}: cannot load the config of backbone {name!r}, which names the "
             f"architecture of these weights ({exc}). Offline, pass a local Hugging Face folder "
             "of the same architecture (backbone=DIR, ser predict --backbone DIR)") from exc
+    # what the backbone is (e.g. trained on RAVDESS) from its config, before the labels change
+    setattr(config, IDENTITY_KEY, backbone_identity(name, config))
     return with_six_labels(config)
 
 
