@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from helpers import compose_config
+from ser.calibration import temperature_of
 from ser.inference.loading import load_for_inference
 from ser.training import train
 
@@ -41,6 +42,9 @@ def test_frozen_backbone_checkpoints_hold_the_head_and_load_for_inference(tiny_c
                                       "model.layer_weights")) for k in keys), sorted(keys)[:5]
     loaded = load_for_inference(folder / "last.ckpt")
     exported = load_for_inference(tmp_path / "run" / "model")
+    # The export has the calibration temperature baked into its classifier (ser.calibration).
+    t, baked = temperature_of(exported.model.config)
+    assert baked
     x = torch.randn(1, 16000)
     with torch.inference_mode():
-        torch.testing.assert_close(loaded.model(x).logits, exported.model(x).logits)
+        torch.testing.assert_close(loaded.model(x).logits / t, exported.model(x).logits)
