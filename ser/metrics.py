@@ -97,3 +97,19 @@ class EmotionScores(MulticlassConfusionMatrix):
         out = {"acc": s["accuracy"], "ua": s["ua"], "f1": s["macro_f1"]}
         out.update({f"recall_{label}": float(s["recall"][i]) for i, label in enumerate(LABELS)})
         return {k: torch.tensor(v, dtype=torch.float32) for k, v in out.items()}
+
+
+class EmotionScore(EmotionScores):
+    """One figure (``accuracy``, ``ua`` or ``macro_f1``) as a scalar metric, for metrics that
+    Lightning computes itself at the epoch's end (``self.log(name, metric)``): it then syncs them
+    across DDP ranks in one order on every rank, inside its own logging."""
+
+    def __init__(self, figure: str, num_classes: int = len(LABELS)) -> None:
+        super().__init__(num_classes)
+        if figure not in ("accuracy", "ua", "macro_f1"):
+            raise ValueError(f"figure must be accuracy, ua or macro_f1, got {figure!r}")
+        self.figure = figure
+
+    def compute(self) -> torch.Tensor:
+        value = scores_from_confusion(super().compute())[self.figure]
+        return torch.tensor(value, dtype=torch.float32)

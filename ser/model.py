@@ -15,12 +15,13 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
+from torchmetrics import MetricCollection
 from transformers import PreTrainedModel
 
 from ser.backbones import load_backbone, load_feature_extractor, uses_attention_mask
 from ser.checksums import write_checksums
 from ser.labels import LABELS
-from ser.metrics import IGNORE, EmotionScores
+from ser.metrics import IGNORE, EmotionScore, EmotionScores
 from ser.preprocessing import normalize_waveforms
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 HF_CONFIG_KEY = "hf_config"
 HF_FEATURE_EXTRACTOR_KEY = "hf_feature_extractor"
 BEST_KEY = "ser_best_monitored"  # checkpoint entry: the best monitored value so far
-_SCORES = {"train": "train_scores", "val": "val_scores", "test": "test_scores"}  # stage -> metric key
+_SCORES = {"val": "val_scores", "test": "test_scores"}  # stage -> metric key
 # Set in checkpoints written with the backbone frozen: they hold the trainable parameters only,
 # the backbone comes from this name (hub id or folder) when they are loaded.
 FROZEN_FROM_KEY = "ser_frozen_backbone_from"
@@ -81,8 +82,13 @@ class EmotionClassifier(L.LightningModule):
             self.model.gradient_checkpointing_enable()
         self.register_buffer("class_weight", torch.ones(len(LABELS)), persistent=False)
         # One metric object per stage; the figures come from ser.metrics (one definition).
-        # (ModuleDict keys cannot be "train": nn.Module has a train() method.)
         self.scores = nn.ModuleDict({_SCORES[stage]: EmotionScores() for stage in _SCORES})
+        # Training figures are computed by Lightning's own epoch-end logging: a compute of our
+        # own in on_train_epoch_end would sync across ranks in another order than rank zero's
+        # progress bar does (a DDP deadlock). Same definition (ser.metrics), one state shared.
+        self.train_scores = MetricCollection(
+            {name: EmotionScore(figure) for name, figure in
+             (("acc", "accuracy"), ("ua", "ua"), ("f1", "macro_f1"))}, prefix="train/")
         # The best value of ``monitor`` over the run's validation epochs (``<monitor>_best``),
         # kept in checkpoints so a resumed run still knows the epochs before the resume.
         self.best_monitored: float | None = None
@@ -189,10 +195,11 @@ class EmotionClassifier(L.LightningModule):
         if out is None:
             return None
         loss, logits, labels = out
-        self.scores[_SCORES["train"]].update(logits, labels)
+        self.train_scores.update(logits, labels)
         n = int(labels.numel())
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n,
                  sync_dist=True)
+        self.log_dict(self.train_scores, on_step=False, on_epoch=True, batch_size=n)
         # Learning rates per parameter group; logged here (not by LearningRateMonitor) so that
         # logger=none needs no special case.
         for group in self.optimizers().optimizer.param_groups if self._trainer else ():
@@ -244,7 +251,7 @@ class EmotionClassifier(L.LightningModule):
         return values
 
     def on_train_epoch_end(self) -> None:
-        self._end_epoch("train")
+        self._report_skipped("train")
 
     def on_validation_epoch_end(self) -> None:
         values = self._end_epoch("val")

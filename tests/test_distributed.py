@@ -129,9 +129,11 @@ def test_a_failed_job_still_finishes_its_wandb_run_and_clears_ddp_state(monkeypa
     assert "LOCAL_RANK" not in os.environ
 
 
-def _rank_lines(log_text: str) -> list[tuple[float, ...]]:
+def _rank_lines(log_text: str, test_set: str) -> list[tuple[float, ...]]:
+    """The per-rank lines of one test pass (``val_best``, ``test``, an extra set's name)."""
     return [tuple(map(float, m)) for m in re.findall(
-        r"test: rank (\d) of 2 scored (\d+) of (\d+) clips; synced test/ua=([\d.]+)", log_text)]
+        rf"{test_set}: rank (\d) of 2 scored (\d+) of (\d+) clips; synced ua=([\d.]+)",
+        log_text)]
 
 
 @pytest.mark.slow
@@ -159,9 +161,10 @@ def test_ddp_on_cpu_inside_a_multirun(tiny_corpora: dict[str, Path], tmp_path: P
         assert f"backbone lr={lr}" in parent_log and f"backbone lr={lr}" in child_log
 
         metrics = json.loads((job / "metrics.json").read_text())
-        for block, lines in (("validation", 0), ("ravdess", 1)):
+        for block, test_set in (("validation", "val_best"), ("test", "test"),
+                                ("ravdess", "ravdess")):
             ranks = {int(line[0]): line for line in
-                     [_rank_lines(parent_log)[lines], _rank_lines(child_log)[lines]]}
+                     [*_rank_lines(parent_log, test_set), *_rank_lines(child_log, test_set)]}
             assert set(ranks) == {0, 1}
             scored = [int(ranks[r][1]) for r in (0, 1)]
             total = int(ranks[0][2])
