@@ -34,6 +34,7 @@ Runtime's). One recognizer serves one caller at a time (it is not thread-safe).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
