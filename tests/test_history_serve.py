@@ -3,6 +3,8 @@ throw-away PostgreSQL (tests/pg_cluster.py)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import io
 import json
@@ -37,7 +39,9 @@ class KeyedRecognizer:
     sampling_rate = RATE
     source = "keyed"
 
-    def predict(self, clip, sampling_rate=None):
+    def predict(self, clip, sampling_rate=None, *, batch_size=8, gate=None):
+        with gate() if gate is not None else contextlib.nullcontext():  # the server's model gate
+            pass
         probs = np.full(len(LABELS), 0.1)
         probs[(clip.size // STEP) % len(LABELS)] = 0.5
         return Prediction.from_probabilities(probs, duration=clip.size / RATE)
