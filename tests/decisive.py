@@ -57,3 +57,6 @@ def fit_head(model_dir: Path, clips: list[np.ndarray], margin: float = 8.0) -> N
         recognizer.model.classifier.weight.copy_(weight)
         recognizer.model.classifier.bias.copy_(-(weight @ centre[0]))
     recognizer.model.save_pretrained(model_dir)
+    from ser.checksums import write_checksums
+
+    write_checksums(model_dir)  # the weights changed on purpose: record their new digest
