@@ -42,6 +42,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
+from ser.serve_api import ERROR_RESPONSES
 from ser.audio import AudioError
 from ser.inference.live import LiveSession, StreamEvent
 
@@ -98,7 +99,8 @@ def add_live_routes(app: FastAPI, *, limits: StreamLimits, upload_limit: int,
     app.state.live_streams = 0
     app.mount("/static", StaticFiles(packages=[("ser", "static")]), name="static")
 
-    @app.post("/timeline")
+    @app.post("/timeline", responses=ERROR_RESPONSES,
+              summary="Emotion per speech segment of one (long) recording")
     async def timeline(request: Request, file: UploadFile = File(...)) -> JSONResponse:
         from ser.serve import _STATUS_OF_KIND, _decode, _shown_name
 

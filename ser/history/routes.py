@@ -23,6 +23,15 @@ from ser.history.records import ID_PATTERN, csv_writer
 from ser.history.service import READ_FLUSH_S, History, HistoryUnavailable
 from ser.history.store import HistoryStore
 from ser.history.writer import describe_error
+from ser.serve_api import ErrorBody
+
+# What every history route may answer besides 200 (all {"detail": str}), for /openapi.json.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "history is off (--store none), or no record "
+                                             "with that id"},
+    422: {"model": ErrorBody, "description": "a query parameter out of range"},
+    503: {"model": ErrorBody, "description": "the history store is unavailable"},
+}
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +74,7 @@ async def _with_store(history: History, work: Callable[[HistoryStore], T]) -> T:
             from None
 
 
-@router.get("/history")
+@router.get("/history", responses=RESPONSES)
 async def list_history(
     request: Request,
     limit: int = Query(50, ge=1, le=500, description="records per page (1-500)"),
@@ -79,7 +88,7 @@ async def list_history(
             "next_before": records[-1].id if len(records) == limit else None}
 
 
-@router.get("/history.csv")
+@router.get("/history.csv", responses=RESPONSES)
 async def history_csv(
     request: Request,
     limit: int | None = Query(None, ge=1, description="only the newest N records"),
@@ -102,21 +111,17 @@ async def history_csv(
                              headers={"Content-Disposition": 'attachment; filename="history.csv"'})
 
 
-@router.get("/history/{record_id}")
-async def get_history(request: Request, record_id: str) -> dict[str, Any]:
+@router.api_route("/history/{record_id}", methods=["GET", "DELETE"], responses=RESPONSES)
+async def history_record(request: Request, record_id: str) -> JSONResponse:
+    """GET: the record. DELETE: delete it and, unless another record has the same audio, its
+    kept audio file. (One route for both methods, so a 405 lists both in its Allow header.)"""
     history = _history(request)
     _check_id(record_id)
-    record = await _with_store(history, lambda s: s.get(record_id))
-    if record is None:
-        raise HTTPException(404, f"no prediction with id {record_id} in the history")
-    return record.to_json()
-
-
-@router.delete("/history/{record_id}")
-async def delete_history(request: Request, record_id: str) -> JSONResponse:
-    """Delete a record and, unless another record has the same audio, its kept audio file."""
-    history = _history(request)
-    _check_id(record_id)
+    if request.method == "GET":
+        record = await _with_store(history, lambda s: s.get(record_id))
+        if record is None:
+            raise HTTPException(404, f"no prediction with id {record_id} in the history")
+        return JSONResponse(record.to_json())
     remove = history.archive.remove if history.archive is not None else None
     deleted = await _with_store(history, lambda s: s.delete(record_id, remove_audio=remove))
     if deleted is None:
