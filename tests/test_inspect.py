@@ -95,7 +95,7 @@ def test_kaggle_problems_are_all_listed_and_unreadable_files_do_not_stop_the_rep
     with open(root / "train.csv", "a") as fh:
         fh.write("1_00007_sedih_rendah.wav,sedih\n1_00008_sedih_rendah.wav,sedih\n")
         fh.write("1_00009_sedih_rendah.wav,sedih\n")  # no file
-        fh.write("1_00001_marah_rendah.wav,netral\n")  # duplicate
+        fh.write("1_00001_marah_rendah.wav,marah\n")  # duplicate (same label: first row used)
     write_wav(root / "train" / "extra.wav")  # no row
     report = inspect_corpus(root)
     text = report.to_text()
