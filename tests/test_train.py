@@ -75,12 +75,15 @@ def test_exported_folder_works_in_transformers_pipeline(tiny_corpora, tmp_path):
     out, metrics = short_run(tiny_corpora, tmp_path)
     module = EmotionClassifier.load_from_checkpoint(metrics["best_checkpoint"]).eval()
     classify = pipeline("audio-classification", model=str(out / "model"), top_k=6)
+    # The export has the calibration temperature baked in (ser.calibration): the pipeline's
+    # probabilities are the checkpoint's logits divided by T, softmaxed.
+    t = metrics["calibration"]["temperature"]
     files = sorted((tiny_corpora["indonesian"] / "train").glob("*.wav"))[:6]
     for path in files:
         audio = load_audio(path)
         with torch.inference_mode():
             x = torch.from_numpy(audio)[None]
-            probs = module(x, torch.ones_like(x, dtype=torch.long)).softmax(-1)[0]
+            probs = (module(x, torch.ones_like(x, dtype=torch.long)) / t).softmax(-1)[0]
         ranked = classify({"raw": audio, "sampling_rate": 16000})
         assert ranked[0]["label"] == LABELS[int(probs.argmax())]
         by_label = {r["label"]: r["score"] for r in ranked}

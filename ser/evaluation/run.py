@@ -247,7 +247,7 @@ def evaluate(cfg: DictConfig) -> Evaluation:
     listed = set(cfg.get("caveats", {}).get("trained_on_ravdess") or [])
     # The identity recorded in the model's config when its backbone was loaded (its head's
     # labels, its hub id) holds however the files were copied or renamed since.
-    identity = getattr(recognizer.model.config, IDENTITY_KEY, None) or {}
+    identity = getattr(recognizer.config, IDENTITY_KEY, None) or {}
     names = [*names, *([str(identity["name"])] if identity.get("name") else [])]
     in_domain = data.name == "ravdess" and (any(n in listed for n in names)
                                             or bool(identity.get("trained_on_ravdess")))
