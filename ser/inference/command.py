@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ser.inference.files import AUDIO_EXTENSIONS, expand_inputs
+from ser.inference.files import expand_inputs, note_skipped
 from ser.inference.loading import ModelLoadError
 from ser.inference.recognizer import EmotionRecognizer
 from ser.inference.windows import WindowPlan
@@ -54,10 +54,7 @@ def run_predict(
         print(f"error: {exc}", file=sys.stderr)
         return 2
     files, unresolved, skipped = expand_inputs(inputs)
-    if skipped:
-        print(f"note: {len(skipped)} files without an audio extension "
-              f"({', '.join(AUDIO_EXTENSIONS)}) in the folders were not predicted: "
-              f"{', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}", file=sys.stderr)
+    note_skipped(skipped)
     try:
         recognizer = EmotionRecognizer.from_pretrained(
             model, device=device, backbone=backbone, threads=threads,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import glob
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -129,3 +130,11 @@ def true_label(path: str) -> str | None:
     if ravdess is not None:
         return ravdess.label
     return None
+
+
+def note_skipped(skipped: list[str]) -> None:
+    """Say on stderr which files found in folders were not taken (no audio extension)."""
+    if skipped:
+        print(f"note: {len(skipped)} files without an audio extension "
+              f"({', '.join(AUDIO_EXTENSIONS)}) in the folders were not predicted: "
+              f"{', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}", file=sys.stderr)

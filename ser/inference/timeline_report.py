@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ser.audio import AudioError
-from ser.inference.files import expand_inputs
+from ser.inference.files import expand_inputs, note_skipped
 from ser.inference.loading import ModelLoadError
 from ser.inference.report import PROB_COLUMNS, WINDOW_COLUMNS
 from ser.inference.timeline import Timeline
@@ -126,7 +126,8 @@ def run_timeline(model: str, inputs: list[str], *, out: Path | None = None,
     if out is not None and Path(out).suffix.lower() not in (".csv", ".json"):
         print(f"error: --out {out} must end in .csv or .json", file=sys.stderr)
         return 2
-    files, unresolved = expand_inputs(inputs)
+    files, unresolved, skipped = expand_inputs(inputs)
+    note_skipped(skipped)
     try:
         recognizer = EmotionRecognizer.from_pretrained(
             model, device=device, backbone=backbone, threads=threads,
