@@ -37,7 +37,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return run_timeline(
             args.model, args.inputs, out=args.out, plot=args.plot, vad=_vad_config(args),
             batch_size=args.batch_size, threads=args.threads, backbone=args.backbone,
-            device=args.device, quantize=args.quantize, trust_checkpoint=args.trust_checkpoint)
+            device=args.device, quantize=args.quantize, trust_checkpoint=args.trust_checkpoint,
+            raw_probabilities=args.raw_probabilities, runtime=args.runtime)
 
     return run_predict(
         args.model, args.inputs, out=args.out, windows_out=args.windows_out,

@@ -119,7 +119,8 @@ def run_timeline(model: str, inputs: list[str], *, out: Path | None = None,
                  plot: Path | None = None, vad: VadConfig | None = None, batch_size: int = 8,
                  threads: int | None = None, backbone: str | None = None,
                  device: str | None = None, quantize: bool = False,
-                 trust_checkpoint: bool = False, progress: bool | None = None) -> int:
+                 trust_checkpoint: bool = False, progress: bool | None = None,
+                 raw_probabilities: bool = False, runtime: str = "auto") -> int:
     """Everything ``ser predict --timeline`` does; returns the exit status."""
     from ser.inference.recognizer import EmotionRecognizer
 
@@ -131,7 +132,8 @@ def run_timeline(model: str, inputs: list[str], *, out: Path | None = None,
     try:
         recognizer = EmotionRecognizer.from_pretrained(
             model, device=device, backbone=backbone, threads=threads,
-            trust_checkpoint=trust_checkpoint, quantize=quantize, vad=vad)
+            trust_checkpoint=trust_checkpoint, quantize=quantize, vad=vad,
+            raw_probabilities=raw_probabilities, runtime=runtime)
     except (ModelLoadError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
         return 2
