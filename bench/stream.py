@@ -9,7 +9,10 @@ as the server's model limiter does). For each final segment: end-of-speech to ev
 = wall time when the event exists minus the wall time at which the audio up to the true end
 of that sentence had been fed (the silence wait is included). RTF = seconds spent analysing
 (VAD + model, all streams) / seconds of audio of one stream: below 1 the machine keeps up.
-Reported with partial updates off (the server drops them when behind) and on.
+Reported with ``keeping_up`` off (no partial updates, no early scoring of a pending segment:
+what the server does for a stream behind real time) and on (what it does otherwise). With
+``--runtime onnx`` each model is first exported to ONNX with int8 (``ser export --int8``, what
+training now does at its end) and loaded as ``ser predict`` would (runtime and precision auto).
 
 memory: peak RSS of `recognizer.timeline` in a fresh process, 1-minute vs 60-minute file
 (sentences with pauses, 16 kHz), tiny model; and the same file predicted with 4 s windows
@@ -74,7 +77,7 @@ def build_model(kind: str, directory: Path) -> Path:
     return export_model(directory / "base", seed=0)
 
 
-def run_streams(recognizer, audio: np.ndarray, truth, streams: int, partials: bool) -> dict:
+def run_streams(recognizer, audio: np.ndarray, truth, streams: int, keeping_up: bool) -> dict:
     from ser.inference.live import LiveSession
 
     lock = threading.Lock()
@@ -82,9 +85,11 @@ def run_streams(recognizer, audio: np.ndarray, truth, streams: int, partials: bo
     busy = [0.0]
     chunk = RATE // 10
     barrier = threading.Barrier(streams)
+    sessions: list = []
 
     def one(index: int) -> None:
-        session = LiveSession(recognizer, partial_hop=1.0 if partials else None)
+        session = LiveSession(recognizer, partial_hop=1.0)
+        sessions.append(session)
         ends = [end for _, end in truth]
         barrier.wait()
         began = time.perf_counter()
@@ -95,7 +100,7 @@ def run_streams(recognizer, audio: np.ndarray, truth, streams: int, partials: bo
                 time.sleep(delay)
             with lock:
                 t0 = time.perf_counter()
-                events = session.feed(audio[first:first + chunk], partials=partials)
+                events = session.feed(audio[first:first + chunk], keeping_up=keeping_up)
                 done = time.perf_counter()
                 busy[0] += done - t0
             for e in events:
@@ -110,7 +115,9 @@ def run_streams(recognizer, audio: np.ndarray, truth, streams: int, partials: bo
     for t in threads:
         t.join()
     lat = np.array(latencies)
-    return {"streams": streams, "partials": partials, "segments": int(lat.size),
+    return {"streams": streams, "keeping_up": keeping_up, "segments": int(lat.size),
+            "early_scored": sum(x.early_scored for x in sessions),
+            "early_used": sum(x.early_used for x in sessions),
             "p50_ms": round(float(np.percentile(lat, 50)) * 1000),
             "p95_ms": round(float(np.percentile(lat, 95)) * 1000),
             "rtf": round(busy[0] / (audio.size / RATE), 3)}
@@ -129,12 +136,17 @@ def latency(args: argparse.Namespace) -> int:
         print(f"recording: {audio.size / RATE:.1f} s, {len(truth)} sentences; "
               f"threads {args.threads}; cpu pressure {cpu_pressure()}")
         for kind in args.models:
-            recognizer = EmotionRecognizer.from_pretrained(build_model(kind, Path(tmp)),
-                                                           device="cpu")
+            folder = build_model(kind, Path(tmp))
+            if args.runtime == "onnx":
+                from ser.inference.export import export_onnx
+
+                folder = export_onnx(folder, Path(tmp) / f"{kind}-onnx", int8=True).folder
+            recognizer = EmotionRecognizer.from_pretrained(folder, device="cpu")
+            print(f"{kind}: {recognizer.runtime.description}", flush=True)
             recognizer.probabilities([audio[:RATE * 2]])  # warm-up
             for streams in args.streams:
-                for partials in (False, True):
-                    row = run_streams(recognizer, audio, truth, streams, partials)
+                for keeping_up in (False, True):
+                    row = run_streams(recognizer, audio, truth, streams, keeping_up)
                     print(json.dumps({"model": kind, **row}), flush=True)
     return 0
 
@@ -195,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     lat.add_argument("--streams", nargs="+", type=int, default=[1, 4, 16])
     lat.add_argument("--seconds", type=float, default=20.0)
     lat.add_argument("--threads", type=int, default=2)
+    lat.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                     help="onnx: export each model (int8) and run what ser predict runs")
     mem = sub.add_parser("memory")
     mem.add_argument("--minutes", nargs="+", type=int, default=[1, 60])
     mem.add_argument("--modes", nargs="+", default=["timeline", "windows"])

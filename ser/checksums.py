@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,8 @@ MANIFEST = "checksums.json"
 ALGORITHM = "sha256"
 # The files whose bytes are the model's weights (what from_pretrained may read).
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
+# An ONNX export's graph and, for models over 2 GB, its external weights.
+ONNX_SUFFIXES = (".onnx", ".onnx.data", ".data")
 
 
 class ChecksumError(ValueError):
@@ -37,10 +40,16 @@ def weight_files(folder: str | os.PathLike) -> list[Path]:
                   if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
 
 
-def write_checksums(folder: str | os.PathLike) -> Path:
-    """Write ``folder/checksums.json`` with the SHA-256 of each weight file in ``folder``."""
+def onnx_weight_files(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
-    files = {p.name: _digest(p) for p in weight_files(folder)}
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(ONNX_SUFFIXES))
+
+
+def write_checksums(folder: str | os.PathLike) -> Path:
+    """Write ``folder/checksums.json`` with the SHA-256 of each weight file in ``folder``
+    (PyTorch weights and ONNX exports alike)."""
+    folder = Path(folder)
+    files = {p.name: _digest(p) for p in weight_files(folder) + onnx_weight_files(folder)}
     if not files:
         raise ChecksumError(f"{folder}: no weight files to record "
                             f"({', '.join(WEIGHT_SUFFIXES)})")
@@ -49,8 +58,10 @@ def write_checksums(folder: str | os.PathLike) -> Path:
     return out
 
 
-def verify_checksums(folder: str | os.PathLike) -> bool:
-    """Check every file the manifest lists; True when verified, False when there is no manifest.
+def verify_checksums(folder: str | os.PathLike, only: Iterable[str] | None = None) -> bool:
+    """Check the files the manifest lists (``only``: just those of these names that it lists,
+    i.e. the files about to be loaded: the ONNX runtime need not hash the PyTorch weights);
+    True when verified, False when there is no manifest.
 
     Raises :class:`ChecksumError` naming the file and what differs.
     """
@@ -68,6 +79,9 @@ def verify_checksums(folder: str | os.PathLike) -> bool:
     if algorithm != ALGORITHM or not files:
         raise ChecksumError(f"{manifest}: algorithm {algorithm!r} with {len(files)} files; "
                             f"expected {ALGORITHM!r} and at least one weight file")
+    if only is not None:
+        wanted = set(only)
+        files = {name: digest for name, digest in files.items() if name in wanted}
     for name, expected in files.items():
         path = folder / name
         if Path(name).name != name:

@@ -282,7 +282,7 @@ class _Pump:
                     self.queued = 0
                     keeping_up = chunk.size <= 0.5 * self.rate
                     events = await self.infer(
-                        lambda: self.session.feed(chunk, partials=keeping_up),
+                        lambda: self.session.feed(chunk, keeping_up=keeping_up),
                         chunk.size / self.rate)
                     await self._send(events)
                 if self.stopped:

@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ser.calibration import calibrate_export, logits_of
+from ser.inference.auto_export import export_trained_model
 from ser.distributed import distributed_job
 from ser.metrics import classification_summary
 from ser.model_card import write_model_card
@@ -226,6 +227,11 @@ def _run_job(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
         metrics["calibration"] = calibrate_export(calibration_sets, model_dir,
                                                   output_dir / "figures" / "reliability.png")
         metrics["model"] = str(model_dir)
+        val_frame = getattr(datamodule, "val_frame", None)
+        metrics["onnx"] = export_trained_model(
+            model_dir, [] if val_frame is None else [str(p) for p in val_frame["path"]],
+            **OmegaConf.to_container(cfg.get("onnx_export") or OmegaConf.create({}),
+                                     resolve=True))
         write_model_card(model_dir, cfg, metrics, output_dir)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print_summary(metrics)

@@ -7,6 +7,12 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["WANDB_MODE"] = "disabled"
+# Training exports ONNX at its end (conf/train.yaml onnx_export); only the tests of that export
+# need it, the others would pay seconds each for nothing. They set it back.
+os.environ["SER_ONNX_EXPORT"] = "false"
+# precision="auto" measures bf16 against fp32 and takes bf16 where it is faster (a Zen 4 does):
+# tests that compare numbers with fp32 references run fp32; the precision tests unset this.
+os.environ["SER_PRECISION"] = "fp32"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from pathlib import Path

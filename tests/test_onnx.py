@@ -252,6 +252,7 @@ def test_serve_runs_the_onnx_runtime(exported):
 
 
 def test_auto_precision_is_measured_once_per_processor_and_cached(tmp_path, monkeypatch):
+    monkeypatch.delenv("SER_PRECISION", raising=False)
     monkeypatch.setenv("SER_CACHE", str(tmp_path))
     calls = []
 
@@ -275,7 +276,41 @@ def test_auto_precision_is_measured_once_per_processor_and_cached(tmp_path, monk
     assert precision_module.autocast_dtype("bf16", cpu) is torch.bfloat16
 
 
+def test_two_cpus_sold_under_one_name_do_not_share_a_cached_choice(tmp_path, monkeypatch):
+    """A VM's bare "AMD EPYC" is a Zen 3 on one host and a Zen 4 on another: the choice cached
+    on the first must not be applied on the second."""
+    monkeypatch.delenv("SER_PRECISION", raising=False)
+    monkeypatch.setenv("SER_CACHE", str(tmp_path))
+    cpu = torch.device("cpu")
+    zen3 = "model name\t: AMD EPYC\ncpu family\t: 25\nmodel\t\t: 1\nflags\t\t: fpu avx2 fma\n\n"
+    zen4 = ("model name\t: AMD EPYC\ncpu family\t: 25\nmodel\t\t: 17\n"
+            "flags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n\n")
+    monkeypatch.setattr(precision_module, "processor_name", lambda device: "AMD EPYC")
+    monkeypatch.setattr(precision_module, "_cpuinfo", lambda: zen3)
+    monkeypatch.setattr(precision_module, "probe", lambda device: {"fp32": 1.0, "bf16": 3.0})
+    assert precision_module.autocast_dtype("auto", cpu) is None  # emulated bf16: fp32
+    monkeypatch.setattr(precision_module, "_cpuinfo", lambda: zen4)
+    monkeypatch.setattr(precision_module, "probe", lambda device: {"fp32": 1.0, "bf16": 0.55})
+    assert precision_module.autocast_dtype("auto", cpu) is torch.bfloat16  # measured, not reused
+    keys = list(json.loads((tmp_path / "precision.json").read_text()))
+    assert len(keys) == 2 and any("model 17; avx512_bf16" in k for k in keys)
+
+
+def test_ser_precision_says_what_auto_means_without_measuring(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision_module, "probe", lambda device: pytest.fail("measured"))
+    monkeypatch.setenv("SER_PRECISION", "bf16")
+    assert precision_module.autocast_dtype("auto", cpu) is torch.bfloat16
+    monkeypatch.setenv("SER_PRECISION", "fp32")
+    assert precision_module.autocast_dtype("auto", cpu) is None
+    assert precision_module.autocast_dtype("bf16", cpu) is torch.bfloat16  # explicit wins
+    monkeypatch.setenv("SER_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="SER_PRECISION='fp16'"):
+        precision_module.autocast_dtype("auto", cpu)
+
+
 def test_real_probe_decides_and_the_torch_runtime_follows(tmp_path, monkeypatch):
+    monkeypatch.delenv("SER_PRECISION", raising=False)
     monkeypatch.setenv("SER_CACHE", str(tmp_path))
     seconds = precision_module.probe(torch.device("cpu"))
     assert seconds["fp32"] > 0 and seconds["bf16"] > 0
@@ -312,3 +347,67 @@ def test_evaluate_with_the_onnx_runtime_gives_the_pytorch_metrics(exported, tiny
     probs = [f"p_{label}" for label in LABELS]
     np.testing.assert_allclose(ours.predictions[probs].to_numpy(dtype=float),
                                theirs.predictions[probs].to_numpy(dtype=float), atol=1e-4)
+
+
+# -- the export at the end of training --------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_training_ends_with_an_onnx_export_that_ser_predict_runs_by_default(
+        tiny_corpora, tmp_path, monkeypatch, capsys):
+    """train() writes model.onnx (and model.int8.onnx if int8 agrees with fp32 on the
+    validation clips) into model/; `ser predict --model RUN/model` then runs ONNX Runtime with
+    the labels of the PyTorch weights; the checksum manifest covers the ONNX files."""
+    from helpers import compose_config
+    from ser.inference.auto_export import export_trained_model
+    from ser.training import train
+    from test_train import overrides_for
+
+    monkeypatch.setenv("SER_ONNX_EXPORT", "true")
+    cfg = compose_config("train", tmp_path, overrides_for(
+        tiny_corpora, "model=tiny", "logger=none", "trainer.max_epochs=2", "data.batch_size=4"))
+    _, metrics = train(cfg)
+    model_dir = Path(metrics["model"])
+    block = metrics["onnx"]
+    assert block["exported"] and (model_dir / "model.onnx").is_file()
+    agreement = block["int8_agreement"]
+    assert agreement["set"] == "validation" and agreement["clips"] == metrics["validation"]["n"]
+    assert (model_dir / "model.int8.onnx").is_file() == agreement["kept"]
+    assert block["default"] == ("model.int8.onnx" if agreement["kept"] else "model.onnx")
+    manifest = json.loads((model_dir / "checksums.json").read_text())["files"]
+    assert {"model.safetensors", "model.onnx"} <= set(manifest)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["onnx"] == block
+
+    files = sorted(str(p) for p in (tiny_corpora["indonesian"] / "train").glob("*.wav"))[:6]
+    default = EmotionRecognizer.from_pretrained(model_dir)
+    assert default.runtime.name == "onnx"
+    fp32_onnx = EmotionRecognizer.from_pretrained(model_dir, precision="fp32")
+    torch_labels = [r.prediction.label for r in EmotionRecognizer.from_pretrained(
+        model_dir, runtime="torch", precision="fp32").predict_many(files, num_workers=0)]
+    assert [r.prediction.label for r in fp32_onnx.predict_many(files, num_workers=0)] == \
+        torch_labels
+
+    # int8 that does not agree well enough is removed, and the manifest follows.
+    strict = export_trained_model(model_dir, files, min_int8_agreement=1.01)
+    assert strict["int8_agreement"]["kept"] is False and strict["default"] == "model.onnx"
+    assert not (model_dir / "model.int8.onnx").exists()
+    assert "model.int8.onnx" not in json.loads((model_dir / "checksums.json").read_text())["files"]
+    assert EmotionRecognizer.from_pretrained(model_dir).runtime.name == "onnx"
+
+    # A damaged ONNX file is refused by name, like damaged PyTorch weights.
+    data = bytearray((model_dir / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (model_dir / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="model.onnx"):
+        EmotionRecognizer.from_pretrained(model_dir)
+
+
+def test_without_onnxruntime_training_says_why_it_did_not_export(tmp_path, monkeypatch, caplog):
+    from ser.inference.auto_export import export_trained_model
+
+    without_onnxruntime(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        block = export_trained_model(tmp_path, [])
+    assert block == {"exported": False, "reason": block["reason"]}
+    assert "pip install 'ser[onnx]'" in block["reason"]
+    assert "not exported to ONNX" in caplog.text and "PyTorch" in caplog.text

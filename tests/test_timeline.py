@@ -107,6 +107,42 @@ def test_stream_gives_the_timeline_segments_whatever_the_chunk_size(recognizer, 
         assert events[-1].kind == "segment"
 
 
+def test_a_segment_is_scored_while_its_closing_silence_is_confirmed(recognizer, two_sentences,
+                                                                    monkeypatch):
+    """The feed that makes a segment final calls no model: the segment was scored as soon as
+    its closing quiet began (the half of the latency that scoring costs is hidden in the
+    0.25 s silence wait), with the same result as the timeline; a caller behind real time
+    (keeping_up=False) scores only when the segment is final."""
+    path, _ = two_sentences
+    timeline = recognizer.timeline(path)
+    audio, _ = sf.read(path, dtype="float32")
+    calls = []
+    real = recognizer.probabilities
+    monkeypatch.setattr(recognizer, "probabilities",
+                        lambda clips: calls.append(len(clips)) or real(clips))
+
+    for keeping_up in (True, False):
+        session = LiveSession(recognizer, partial_hop=None)
+        finals = []
+        for i in range(0, audio.size, 1600):  # 100 ms chunks, as a browser sends them
+            before = len(calls)
+            segments = [e for e in session.feed(audio[i:i + 1600], keeping_up=keeping_up)
+                        if e.kind == "segment"]
+            if segments:
+                made_calls = len(calls) - before
+                assert made_calls == (0 if keeping_up else 1), (keeping_up, made_calls)
+            finals += segments
+        finals += session.finish()
+        assert [(e.start, e.end, e.label) for e in finals] == \
+            [(s.start, s.end, s.label) for s in timeline.segments]
+        for event, segment in zip(finals, timeline.segments):
+            assert event.confidence == pytest.approx(segment.confidence, abs=1e-4)
+        if keeping_up:
+            assert session.early_used == len(timeline.segments) == 2
+        else:
+            assert session.early_scored == session.early_used == 0
+
+
 def test_stream_at_48k_is_resampled(recognizer, clips, tmp_path):
     path16, truth = layout(clips[:2], [0.7, 2.0, 0.7], tmp_path / "a16.wav")
     path48, _ = layout(clips[:2], [0.7, 2.0, 0.7], tmp_path / "a48.wav", rate=48000)
@@ -157,7 +193,7 @@ def test_predict_timeline_cli_writes_csv_json_and_plots(model_dir, two_sentences
     base = [sys.executable, "-m", "ser.cli", "predict", "--timeline", "--model", str(model_dir),
             str(path), str(broken), "--threads", "1"]
     env = {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin",
-           "PYTHONPATH": str(REPO)}
+           "SER_PRECISION": "fp32", "PYTHONPATH": str(REPO)}
     csv = subprocess.run(base + ["--out", str(tmp_path / "t.csv"), "--plot", str(tmp_path / "p")],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert csv.returncode == 1, csv.stderr  # the broken file failed, and is named

@@ -43,6 +43,7 @@ from transformers import PreTrainedModel
 
 from ser.backbones import uses_attention_mask
 from ser.inference.loading import LoadedModel, ModelLoadError, load_for_inference
+from ser.checksums import write_checksums
 from ser.inference.runtime import ONNX_EXTRA_HINT, ONNX_FILES
 from ser.preprocessing import normalize_waveforms
 
@@ -246,6 +247,7 @@ def export_onnx(
         "tolerance": tolerance, "seconds": round(time.perf_counter() - started, 1),
     }
     (folder / "onnx_export.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_checksums(folder)  # loading the ONNX file verifies it (ser.checksums)
     return ExportResult(folder, files, parity)
 
 

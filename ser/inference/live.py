@@ -11,6 +11,14 @@ Events (``StreamEvent.payload()`` is what the server's ``/stream`` sends as JSON
 * ``partial``: the segment still open, scored from its start to now, every ``partial_hop``
   seconds of audio; a later partial or the final ``segment`` event replaces it.
 
+Latency: a segment is final only after ``min_silence`` (0.25 s) of quiet, and scoring it takes
+as long again on a base-size model. So once the quiet begins, the segment as it would close is
+scored at once (:meth:`~ser.inference.vad.SpeechSegmenter.pending_segment`); when the silence is
+confirmed the event goes out with that result, which is the same audio and so the same
+prediction. If speech resumes the early result is dropped (the price: one extra model call per
+pause shorter than ``min_silence``). A caller behind real time turns this off with the partials
+(``feed(..., keeping_up=False)``).
+
 Chunks may have any size; audio at another rate is resampled to 16 kHz as it arrives.
 """
 
@@ -90,22 +98,28 @@ class LiveSession:
                            if self.sampling_rate != TARGET_SR else None)
         self._last_partial = 0.0
         self.received = 0  # samples at the input rate
+        # The pending segment scored early: ((start, end), its prediction), see the docstring.
+        self._early: tuple[tuple[float, float], WindowPrediction] | None = None
+        self.early_scored = 0  # how many pending segments were scored early
+        self.early_used = 0    # ... and became final unchanged
 
     @property
     def seconds(self) -> float:
         """Audio received so far, in seconds."""
         return self.received / self.sampling_rate
 
-    def feed(self, chunk: np.ndarray | bytes, *, partials: bool = True) -> list[StreamEvent]:
-        """Events caused by this chunk; ``partials=False`` skips the partial update (a server
-        behind real time drops partials first)."""
+    def feed(self, chunk: np.ndarray | bytes, *, keeping_up: bool = True) -> list[StreamEvent]:
+        """Events caused by this chunk. ``keeping_up=False`` (a server behind real time) skips
+        the extra model calls: the partial update and the early scoring of a pending segment."""
         audio = pcm_to_float(chunk)
         self.received += audio.size
         if self._resampler is not None:
             audio = self._resampler.resample_chunk(audio)
         events = self._finals(self.segmenter.feed(audio))
-        if partials and self.partial_hop is not None:
-            events.extend(self._partial())
+        if keeping_up:
+            if self.partial_hop is not None:
+                events.extend(self._partial())
+            self._score_early()
         return events
 
     def finish(self) -> list[StreamEvent]:
@@ -118,9 +132,25 @@ class LiveSession:
         return events + self._finals(self.segmenter.finish())
 
     def _finals(self, segments: list[SpeechSegment]) -> list[StreamEvent]:
-        if segments:
-            self._last_partial = self.segmenter.seconds
+        if not segments:
+            return []
+        self._last_partial = self.segmenter.seconds
+        early, self._early = self._early, None
+        if early is not None and len(segments) == 1 and (segments[0].start,
+                                                          segments[0].end) == early[0]:
+            self.early_used += 1
+            return [StreamEvent("segment", early[1])]
         return [StreamEvent("segment", s) for s in score_segments(self.recognizer, segments)]
+
+    def _score_early(self) -> None:
+        pending = self.segmenter.pending_segment()
+        if pending is None:
+            self._early = None  # speech resumed: the early result no longer applies
+            return
+        key = (pending.start, pending.end)
+        if self._early is None or self._early[0] != key:
+            self._early = (key, score_segments(self.recognizer, [pending])[0])
+            self.early_scored += 1
 
     def _partial(self) -> list[StreamEvent]:
         assert self.partial_hop is not None

@@ -120,7 +120,8 @@ def _load_folder(name_or_path: str, *, kind: str) -> LoadedModel:
     check_labels(config, name_or_path)
     if kind == "folder":
         try:
-            verify_checksums(name_or_path)
+            # The PyTorch weights only: an ONNX export beside them is not loaded here.
+            verify_checksums(name_or_path, only=[p.name for p in weight_files(name_or_path)])
         except ChecksumError as exc:
             raise ModelLoadError(str(exc)) from exc
     try:

@@ -22,6 +22,7 @@ from transformers import AutoConfig
 from transformers.feature_extraction_utils import FeatureExtractionMixin
 
 from ser.backbones import uses_attention_mask
+from ser.checksums import ChecksumError, onnx_weight_files, verify_checksums
 from ser.inference.loading import ModelLoadError, _feature_extractor_of, check_labels
 from ser.inference.runtime import ONNX_EXTRA_HINT, onnx_files
 
@@ -111,6 +112,11 @@ def load_onnx(path: str | os.PathLike, *, precision: str = "auto", quantize: boo
         raise ModelLoadError(f"{folder}: no usable config.json next to {file.name} ({exc}); "
                              "export the model with `ser export --onnx`") from exc
     check_labels(config, folder)
+    try:  # the graph and its external weights (a model over 2 GB), if the manifest lists them
+        verify_checksums(folder, only=[file.name, *(p.name for p in onnx_weight_files(folder)
+                                                    if p.name.startswith(file.name))])
+    except ChecksumError as exc:
+        raise ModelLoadError(str(exc)) from exc
     runtime = OnnxRuntime(file, config, threads=threads)
     log.info("loaded ONNX model %s", file)
     return runtime, _feature_extractor_of(folder, config)

@@ -7,8 +7,9 @@ the model's largest products (a Linear of 1024 -> 4096 on 128 frames, a quarter 
 encoder layer of a large model does on ~5 s of audio), fp32 against bf16 autocast, alternating
 round by round (at most :data:`PROBE_SECONDS` in all, so a busy or slow machine does not stall
 the load), and picks bf16 only if it is at least :data:`BF16_MARGIN` times as fast. The answer is cached per processor
-model (and torch version and thread count) in ``$SER_CACHE/precision.json`` (default
+(name, CPU family and model, precision flags; torch version and thread count) in ``$SER_CACHE/precision.json`` (default
 ``~/.cache/ser``), so later loads cost nothing; delete the file to measure again.
+``SER_PRECISION=fp32`` (or ``bf16``) makes ``auto`` take that precision without measuring.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 BF16_MARGIN = 1.15  # bf16 must beat fp32 by this factor: rounding costs accuracy, so not for 5 %
 PROBE_SECONDS = 1.0  # the whole probe stops after this, with at least 3 rounds done
 _PROBE_ROUNDS = 9
+ENV_OVERRIDE = "SER_PRECISION"
 
 
 def cache_file() -> Path:
@@ -49,9 +51,45 @@ def processor_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
+# CPU features that change which precision is fastest (native bf16 and int8 dot products).
+_PRECISION_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni", "avx_vnni", "avx512f")
+
+
+def _cpuinfo() -> str:
+    return Path("/proc/cpuinfo").read_text()
+
+
+def processor_identity(device: torch.device) -> str:
+    """The processor's name plus what tells apart chips sold under one name.
+
+    Virtual machines often report a bare "AMD EPYC": a Zen 3 (no native bf16) and a Zen 4 (bf16
+    about twice fp32) then share a name, and a cached choice from one would be applied to the
+    other. The CPU family, model and the precision-relevant flags are part of the identity.
+    """
+    name = processor_name(device)
+    if device.type != "cpu":
+        return name
+    fields: dict[str, str] = {}
+    try:
+        for line in _cpuinfo().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("cpu family", "model", "flags") and key not in fields:
+                fields[key] = value.strip()
+            if not line.strip() and fields:
+                break  # the first processor is enough
+    except OSError:
+        return name
+    flags = set(fields.get("flags", "").split())
+    present = ",".join(f for f in _PRECISION_FLAGS if f in flags) or "none"
+    return (f"{name} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')}; "
+            f"{present})")
+
+
 def _probe_key(device: torch.device) -> str:
     threads = torch.get_num_threads() if device.type == "cpu" else 0
-    return f"{device.type}|{processor_name(device)}|torch {torch.__version__}|threads {threads}"
+    return (f"{device.type}|{processor_identity(device)}|torch {torch.__version__}"
+            f"|threads {threads}")
 
 
 def probe(device: torch.device) -> dict[str, float]:
@@ -110,10 +148,23 @@ def measured_precision(device: torch.device) -> str:
     return choice
 
 
+def auto_override() -> str | None:
+    """``SER_PRECISION=fp32|bf16``: what ``auto`` means on this machine without measuring (for
+    runs that must be bit-comparable across machines, and for the tests)."""
+    value = os.environ.get(ENV_OVERRIDE, "").strip().lower()
+    if not value:
+        return None
+    if value not in ("fp32", "bf16"):
+        raise ValueError(f"{ENV_OVERRIDE}={value!r}: expected fp32 or bf16 (or unset, to measure)")
+    return value
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` (``auto`` measured, see the module docstring)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        precision = auto_override() or precision
     if precision == "fp32":
         return None
     if precision == "bf16":

@@ -176,6 +176,20 @@ class SpeechSegmenter:
         start = self._start * FRAME - (self._pad if self._start_padded else 0)
         return self._segment(max(0, start), self._frames * FRAME)
 
+    def pending_segment(self) -> SpeechSegment | None:
+        """The segment that closes, exactly as it will be, if the quiet run now under way lasts
+        ``min_silence``; None while speech goes on (or the padding is not yet in).
+
+        Lets a live caller score a segment while the silence that ends it is still being
+        confirmed (:class:`~ser.inference.live.LiveSession`): the same audio, so the same result.
+        """
+        if self._start is None or self._quiet_from is None:
+            return None
+        if self._frames * FRAME < self._quiet_from * FRAME + self._pad:
+            return None
+        return self._close(self._start, self._quiet_from, pad_start=self._start_padded,
+                           pad_end=True)
+
     # -- the state machine --------------------------------------------------------------------
 
     def _step(self, p: float) -> Iterator[SpeechSegment]:
