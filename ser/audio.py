@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import re
 import stat
 from dataclasses import dataclass
 from typing import BinaryIO, Union
@@ -27,6 +26,8 @@ from typing import BinaryIO, Union
 import numpy as np
 import soundfile as sf
 import soxr
+
+from ser.truncation import FileBytes, find_cut, truncation_warning
 
 TARGET_SR = 16_000
 # The Wav2Vec2 convolutional feature encoder needs 400 samples (25 ms at 16 kHz) for one frame.
@@ -139,7 +140,7 @@ def _minutes(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What the header says; cheap, no decoding."""
+    """What the header says (and whether the file is whole); cheap, no decoding."""
 
     path: str
     format: str
@@ -147,7 +148,8 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
-    # Set when the file holds less than its header declares (see truncation_warning).
+    # Set when the file holds less than a whole recording (ser.truncation); ``frames`` is then
+    # what it holds (an estimate for MP3, whose header still declares the whole length).
     warning: str | None = None
 
     @property
@@ -172,27 +174,32 @@ def _sniff_format(head: bytes) -> str | None:
     return None
 
 
-def _open(source: AudioSource, name: str) -> sf.SoundFile:
-    """Open for reading, turning every failure into an :class:`AudioError` with its cause."""
+def _target(source: AudioSource, name: str) -> tuple[int | BinaryIO, int, bytes]:
+    """``(what libsndfile reads, size in bytes, first 16 bytes)`` of a source: a descriptor for
+    a path, the file object itself when it can seek, else its bytes in memory."""
     if isinstance(source, (str, os.PathLike)):
         # An open descriptor, not the name: libsndfile refuses long names, and the OS's own
         # refusal (permission, I/O) is then reported as what it is (see open_readable).
-        fd, size, head = open_readable(source, name)
-        target: int | BinaryIO = fd
-    elif isinstance(source, (bytes, bytearray, memoryview)) or not _seekable(source):
+        return open_readable(source, name)
+    if isinstance(source, (bytes, bytearray, memoryview)) or not _seekable(source):
         data = bytes(source) if not hasattr(source, "read") else source.read()
-        size = len(data)
-        head = data[:16]
-        target = io.BytesIO(data)
-    else:
-        # A seekable file object (an upload spooled to disk, say) is read in place from its
-        # start, never copied whole into memory.
-        source.seek(0, os.SEEK_END)
-        size = source.tell()
-        source.seek(0)
-        head = source.read(16)
-        source.seek(0)
-        target = source
+        return io.BytesIO(data), len(data), data[:16]
+    # A seekable file object (an upload spooled to disk, say) is read in place from its
+    # start, never copied whole into memory.
+    source.seek(0, os.SEEK_END)
+    size = source.tell()
+    source.seek(0)
+    head = source.read(16)
+    source.seek(0)
+    return source, size, head
+
+
+def _open(source: AudioSource, name: str) -> sf.SoundFile:
+    """Open for reading, turning every failure into an :class:`AudioError` with its cause."""
+    return _open_target(*_target(source, name), name)
+
+
+def _open_target(target: int | BinaryIO, size: int, head: bytes, name: str) -> sf.SoundFile:
     if size == 0:
         raise AudioError(name, "empty file (0 bytes)", "empty")
     try:
@@ -291,34 +298,25 @@ def _libsndfile_reason(exc: Exception) -> str:
 
 
 def audio_info(source: AudioSource, *, name: str | None = None) -> AudioInfo:
-    """Format, rate, channels and length from the header, with the same errors as load_audio."""
+    """Format, rate, channels and length from the header, with the same errors as load_audio.
+
+    A file cut short of a whole recording (:mod:`ser.truncation`: WAV/AIFF, Ogg, MP3 with a
+    Xing/VBRI header) gets ``warning`` and the length it holds, from a few bytes of its head and
+    tail; a file object's position is left where it was."""
     label = _name_of(source, name)
-    with _open(source, label) as snd:
-        return AudioInfo(label, snd.format, snd.subtype, snd.samplerate, snd.channels, snd.frames,
-                         truncation_warning(snd))
-
-
-# libsndfile's header log: "data : 68800 (should be 34400)" when a WAV (or AIFF SSND) chunk
-# declares more bytes than the file holds; libsndfile then reads what is there, in silence.
-_CUT_CHUNK = re.compile(r"^(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
-# Sizes that writers put in a header they could not finish (streaming): not a sign of a cut.
-_PLACEHOLDER_SIZES = (0, 0xFFFFFFFF, 0xFFFFFFFF - 8)
-
-
-def truncation_warning(snd: sf.SoundFile) -> str | None:
-    """Why a readable file is not whole: its data chunk is cut short of what the header declares
-    (a copy or download stopped early). The part that is there decodes; the caller must say the
-    result covers only that part. None for a whole file."""
-    found = _CUT_CHUNK.search(snd.extra_info or "")
-    if found is None or not snd.samplerate:
-        return None
-    declared, present = int(found.group(2)), int(found.group(3))
-    if declared in _PLACEHOLDER_SIZES or declared <= present or present <= 0:
-        return None
-    held = snd.frames / snd.samplerate
-    return (f"truncated: the header declares {held * declared / present:.2f} s of audio, the "
-            f"file holds {held:.2f} s ({present} of {declared} data bytes); only that part was "
-            "used")
+    in_place = (not isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview))
+                and _seekable(source))
+    position = source.tell() if in_place else None  # type: ignore[union-attr]
+    try:
+        target, size, head = _target(source, label)
+        with _open_target(target, size, head, label) as snd:
+            cut = find_cut(snd, FileBytes(target, size))
+            frames = min(snd.frames, cut.frames) if cut is not None else snd.frames
+            return AudioInfo(label, snd.format, snd.subtype, snd.samplerate, snd.channels,
+                             frames, cut.reason if cut is not None else None)
+    finally:
+        if position is not None:
+            source.seek(position)  # type: ignore[union-attr]
 
 
 def load_audio(
@@ -438,3 +436,8 @@ def _checked_length(mono: np.ndarray, target_sr: int, min_samples: int, label: s
             "too_short",
         )
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+__all__ = ["DEFAULT_LIMITS", "LIMIT_KINDS", "MIN_SAMPLES", "NO_LIMITS", "TARGET_SR", "AudioError",
+           "AudioInfo", "AudioLimits", "AudioSource", "audio_info", "load_audio", "open_readable",
+           "to_mono", "truncation_warning"]

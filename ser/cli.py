@@ -98,7 +98,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
             cors_origins=cors_origins_with(args.cors_origin or ()),
             limits=limits, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
-            backbone=args.backbone,
+            ageing=args.ageing, backbone=args.backbone,
             recognizer_options={k: v for k, v in options.items() if v is not None},
             history=HistoryOptions(store=args.store, keep_audio=args.keep_audio,
                                    log_clients=args.log_clients),
@@ -151,6 +151,13 @@ def _positive(kind: type):
     return parse
 
 
+def _at_least_zero(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 def _add_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
                         help="onnx: ONNX Runtime on a folder written by `ser export --onnx`; "
@@ -166,6 +173,8 @@ def _export_doc() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ser.serve_schedule import DEFAULT_AGEING
+
     parser = argparse.ArgumentParser(prog="ser", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -278,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--body-timeout", type=_positive(float), default=60.0,
                        help="seconds an upload may take to arrive before it gets 408 "
                             "(default 60)")
+    serve.add_argument("--ageing", type=_at_least_zero, default=DEFAULT_AGEING,
+                       help="uploads are decoded and run shortest first; a waiting upload gains "
+                            "this many audio seconds of priority per second it waits, so later "
+                            "shorter ones overtake it for at most its length / AGEING seconds "
+                            f"(default {DEFAULT_AGEING:g}: a 10-minute upload waits at most "
+                            f"~{600 / DEFAULT_AGEING:g} s behind later short ones; 0: strictly "
+                            "shortest first, no bound)")
     serve.add_argument("--backbone", default=None,
                        help="architecture (hub id or local folder) of a bare state dict")
     serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")

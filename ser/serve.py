@@ -24,7 +24,9 @@ Why it is built this way:
   decoded and held at once (a long one never takes the last slot), and the model runs
   ``max_concurrency`` forward passes at a time (default 1: torch already uses every core for
   one), taken once per window of a long recording, so a short upload does not wait for a long
-  one to finish.
+  one to finish. Cheapest first is bounded by ``ageing`` (audio seconds of priority an upload
+  gains per second it waits, default 10): a long upload is overtaken by later short ones for at
+  most its length / ``ageing`` seconds (a 10-minute one for about a minute), never forever.
 * Every error is ``{"detail": str}`` with a status saying what is wrong: 413 too large (bytes,
   length or channels), 415 not audio or an unaccepted sample rate, 400 empty / corrupt / too
   short, 422 a request without a ``file`` field, 408 a body too slow, 503 busy. ``/openapi.json``
@@ -39,6 +41,7 @@ import functools
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -58,7 +61,7 @@ from ser.history.service import History, HistoryOptions
 from ser.inference import EmotionRecognizer, Prediction
 from ser.serve_api import ERROR_RESPONSES, PingBody, PredictionBody
 from ser.serve_guard import Admission, RequestGuard, h11_protocol
-from ser.serve_schedule import PriorityGate, PrioritySlots
+from ser.serve_schedule import DEFAULT_AGEING, PriorityGate, PrioritySlots
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,7 @@ def create_app(
     cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
     max_concurrency: int = 1,
     decode_workers: int = 2,
+    ageing: float = DEFAULT_AGEING,
     max_pending: int = 64,
     limits: AudioLimits = DEFAULT_LIMITS,
     body_timeout: float = 60.0,
@@ -155,6 +159,7 @@ def create_app(
     :meth:`EmotionRecognizer.from_pretrained` (``device``, ``threads``, ``quantize``,
     ``long_threshold`` ...); ``on_ready`` is called once the model is loaded, before the first
     request is accepted. ``limits`` bound what an upload may contain (see the module docstring).
+    ``ageing`` bounds how long cheapest-first lets a long upload wait (:mod:`ser.serve_schedule`).
     ``history`` says where answers are recorded (:mod:`ser.history`; default: nowhere).
     ``stream_limits`` (a :class:`ser.serve_live.StreamLimits`) bounds the ``/stream`` WebSocket.
     """
@@ -162,6 +167,8 @@ def create_app(
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
     if max_concurrency < 1 or decode_workers < 1 or max_pending < 1:
         raise ValueError("max_concurrency, decode_workers and max_pending must be at least 1")
+    if not 0 <= ageing < float("inf"):
+        raise ValueError(f"ageing must be a finite number >= 0, got {ageing}")
     if not body_timeout > 0:
         raise ValueError(f"body_timeout must be positive, got {body_timeout}")
     limit = int(max_upload_mb * MB)
@@ -183,11 +190,13 @@ def create_app(
             raise
         app.state.recognizer = recognizer
         app.state.header_limiter = anyio.CapacityLimiter(_HEADER_READERS)
-        app.state.slots = PrioritySlots(decode_workers, long_cost=_LONG_UPLOAD_S)
+        # One clock for both gates: a request's arrival ranks it in each (serve_schedule).
+        app.state.slots = PrioritySlots(decode_workers, long_cost=_LONG_UPLOAD_S, ageing=ageing,
+                                        clock=time.monotonic)
         # Threads of their own for the slot holders: the multipart parser's spool writes use
         # anyio's shared pool, and a crowd of uploads must not make a decode wait for a thread.
         app.state.work_threads = anyio.CapacityLimiter(decode_workers)
-        app.state.model_gate = PriorityGate(max_concurrency)
+        app.state.model_gate = PriorityGate(max_concurrency, ageing=ageing, clock=time.monotonic)
         app.state.audio_limits = limits
         try:
             await anyio.to_thread.run_sync(recorder.start, getattr(recognizer, "source", None))
@@ -244,12 +253,13 @@ def create_app(
                 raise AudioError(shown, "empty file (0 bytes): nothing to analyse", "empty")
             info = await anyio.to_thread.run_sync(_header, file.file, shown, limits,
                                                   limiter=state.header_limiter)
-            async with state.slots.hold(info.duration):
+            arrived = time.monotonic()  # its rank in both gates ages from here
+            async with state.slots.hold(info.duration, arrived=arrived):
                 recognizer: EmotionRecognizer = state.recognizer
                 clip = await anyio.to_thread.run_sync(_decode, file.file, shown,
                                                       recognizer.sampling_rate, limits,
                                                       limiter=state.work_threads)
-                gate = functools.partial(state.model_gate.hold, info.duration)
+                gate = functools.partial(state.model_gate.hold, info.duration, arrived=arrived)
                 prediction = await anyio.to_thread.run_sync(_infer, recognizer, clip, gate,
                                                             limiter=state.work_threads)
                 # The history keeps the upload's hash (and, with --keep-audio, its bytes): read
@@ -394,6 +404,7 @@ def run_server(
     limits: AudioLimits = DEFAULT_LIMITS,
     header_timeout: float = 10.0,
     body_timeout: float = 60.0,
+    ageing: float = DEFAULT_AGEING,
     backbone: str | None = None,
     recognizer_options: dict[str, Any] | None = None,
     log_level: str = "info",
@@ -403,7 +414,7 @@ def run_server(
     """Serve until interrupted (Ctrl-C). Returns 1 if start-up failed (e.g. the model did not
     load; the reason is logged), else 0."""
     app = create_app(model, max_upload_mb=max_upload_mb, cors_origins=cors_origins,
-                     limits=limits, body_timeout=body_timeout, backbone=backbone,
+                     limits=limits, body_timeout=body_timeout, ageing=ageing, backbone=backbone,
                      recognizer_options=recognizer_options, history=history,
                      stream_limits=stream_limits)
     server = make_server(app, host=host, port=port, log_level=log_level,

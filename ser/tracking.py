@@ -1,12 +1,16 @@
 """Experiment tracking that never blocks a run: W&B when it can, offline when it cannot.
 
-Two bounds, both with the offline fallback and one log line:
+Three bounds, each with one log line:
 
 * before the run: the server must *answer* an HTTP request within ``PROBE_TIMEOUT`` seconds (a
   bare TCP connect passes a server that accepts connections and then never answers);
 * at the run's start: ``wandb.init`` waits at most ``init_timeout`` seconds (W&B's own
   ``Settings.init_timeout``, 90 s by default in wandb; ``DEFAULT_INIT_TIMEOUT`` here); when it
-  gives up, the run starts again offline instead of failing the job.
+  gives up, the run starts again offline instead of failing the job;
+* at the run's end: ``finish`` waits at most ``finish_timeout`` seconds for the upload (W&B's
+  ``Settings.finish_timeout``, unbounded by default in wandb; ``DEFAULT_FINISH_TIMEOUT`` here),
+  and never raises: the job's results are already on disk, and what W&B did not upload stays
+  in the run's local folder for ``wandb sync``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 PROBE_TIMEOUT = 3.0
 DEFAULT_INIT_TIMEOUT = 30.0
+DEFAULT_FINISH_TIMEOUT = 60.0
 
 T = TypeVar("T")
 
@@ -82,11 +87,16 @@ def wandb_mode() -> str:
     return mode
 
 
-def init_settings(init_timeout: float | None = DEFAULT_INIT_TIMEOUT) -> Any:
-    """``wandb.Settings`` that bound the run's start to ``init_timeout`` seconds."""
+def init_settings(init_timeout: float | None = DEFAULT_INIT_TIMEOUT,
+                  finish_timeout: float | None = DEFAULT_FINISH_TIMEOUT) -> Any:
+    """``wandb.Settings`` that bound the run's start to ``init_timeout`` seconds and its finish
+    (the last upload) to ``finish_timeout`` seconds, without raising (see :func:`finish_run`)."""
     import wandb
 
-    return wandb.Settings(init_timeout=float(init_timeout or DEFAULT_INIT_TIMEOUT))
+    if finish_timeout is None:
+        finish_timeout = DEFAULT_FINISH_TIMEOUT  # 0 stays 0: W&B's "wait as long as it takes"
+    return wandb.Settings(init_timeout=float(init_timeout or DEFAULT_INIT_TIMEOUT),
+                          finish_timeout=float(finish_timeout), finish_timeout_raises=False)
 
 
 def start_or_offline(start: Callable[[], T], init_kwargs: MutableMapping[str, Any]) -> T:
@@ -116,22 +126,37 @@ class BoundedWandbLogger(WandbLogger):
         return start_or_offline(lambda: WandbLogger.experiment.fget(self), self._wandb_init)
 
 
-def wandb_logger(init_timeout: float | None = DEFAULT_INIT_TIMEOUT, **kwargs: Any):
+def wandb_logger(init_timeout: float | None = DEFAULT_INIT_TIMEOUT,
+                 finish_timeout: float | None = DEFAULT_FINISH_TIMEOUT, **kwargs: Any):
     """Lightning's WandbLogger in the mode :func:`wandb_mode` decides, its start bounded by
-    ``init_timeout`` seconds (then offline; see :func:`start_or_offline`)."""
+    ``init_timeout`` seconds (then offline; see :func:`start_or_offline`) and its finish by
+    ``finish_timeout`` seconds (see :func:`finish_run`)."""
     kwargs.setdefault("mode", wandb_mode())
-    kwargs.setdefault("settings", init_settings(init_timeout))
+    kwargs.setdefault("settings", init_settings(init_timeout, finish_timeout))
     if kwargs.get("save_dir"):
         os.makedirs(kwargs["save_dir"], exist_ok=True)
     return BoundedWandbLogger(**kwargs)
 
 
+def finish_run(run: Any, exit_code: int = 0) -> None:
+    """``run.finish()``, which gives up uploading after the run's ``finish_timeout``; then one
+    line says so and how to upload the rest (``wandb sync`` of the run's local folder)."""
+    run.finish(exit_code=exit_code)
+    # wandb sets this when the finish timeout expired (it raises only with
+    # finish_timeout_raises, which we leave off: nothing about the job has failed).
+    if getattr(run, "_finish_timed_out", False) is True:
+        folder = getattr(run.settings, "sync_dir", None) or "wandb/<the run's folder>"
+        log.warning("W&B: the upload did not finish within %g s; the run's data is kept in %s "
+                    "(upload it later with `wandb sync %s`)", run.settings.finish_timeout,
+                    folder, folder)
+
+
 def finish_wandb(exit_code: int = 0) -> None:
     """Close the current W&B run (failed when ``exit_code`` is not 0), so the next job of a
-    sweep starts its own."""
+    sweep starts its own; bounded by its ``finish_timeout`` (see :func:`finish_run`)."""
     try:
         import wandb
     except ImportError:
         return
     if wandb.run is not None:
-        wandb.finish(exit_code=exit_code)
+        finish_run(wandb.run, exit_code=exit_code)

@@ -177,6 +177,36 @@ def test_truncated_wav_is_predicted_with_a_warning(model_dir, tmp_path, capsys, 
     assert recognizer.predict(whole).warning is None
 
 
+def test_cut_ogg_and_mp3_are_predicted_with_a_warning(model_dir, tmp_path, capsys):
+    """A cut Ogg and a cut MP3 decode short without a word from libsndfile: the row says so.
+    The MP3 (50 s cut to ~25 s) is long enough to be read window by window: the windows cover
+    the part that is there, not the 50 s its header still declares."""
+    root = tmp_path / "clips"
+    root.mkdir()
+    for name, fmt, subtype, seconds in (("cut.ogg", "OGG", "VORBIS", 6.0),
+                                        ("cut.mp3", "MP3", "MPEG_LAYER_III", 50.0)):
+        with sf.SoundFile(root / name, "w", 16000, 1, format=fmt, subtype=subtype) as out:
+            audio = noise(seconds, seed=4)
+            for start in range(0, audio.size, 16000):  # Vorbis: no huge single writes
+                out.write(audio[start:start + 16000])
+        data = (root / name).read_bytes()
+        (root / name).write_bytes(data[: len(data) // 2])
+    sf.write(root / "whole.ogg", noise(3.0, seed=5), 16000, format="OGG", subtype="VORBIS")
+
+    out = tmp_path / "pred.json"
+    assert main(["predict", "--model", str(model_dir), str(root), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 predicted with a warning:" in printed and "cut.mp3 | Predicted: " in printed
+    records = {Path(r["path"]).name: r for r in json.loads(out.read_text())["files"]}
+    ogg, mp3 = records["cut.ogg"], records["cut.mp3"]
+    assert ogg["warning"].startswith("truncated: the Ogg stream ends without its end-of-stream")
+    assert mp3["warning"].startswith("truncated: the MP3's Xing header declares")
+    assert ogg["pred"] and mp3["pred"] and ogg["error"] is None and mp3["error"] is None
+    assert 0.5 < ogg["duration"] < 3.1 and 24 < mp3["duration"] < 26
+    assert mp3["windows"] and mp3["windows"][-1]["end"] == pytest.approx(mp3["duration"])
+    assert records["whole.ogg"]["warning"] is None
+
+
 # -- item 2 for real: unreadable files and folders in every command ------------------------------
 
 

@@ -259,6 +259,143 @@ def test_priority_slots_keep_one_for_short_uploads():
     assert anyio.run(_slots_order) == [600.0, 2.0, 300.0]
 
 
+# -- ageing: cheapest first, but a long upload is overtaken for a bounded time only --------------
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def _gate_order(arrivals: list[tuple[float, float]], ageing: float = 10.0) -> list[float]:
+    """Costs in the order a one-place gate lets them in, each waiter arriving (on a fake clock)
+    at its time while the gate is held, then the gate released."""
+    clock = FakeClock()
+    gate = PriorityGate(1, ageing=ageing, clock=clock)
+    entered: list[float] = []
+
+    def worker(cost: float) -> None:
+        with gate.hold(cost):
+            entered.append(cost)
+
+    threads = []
+    with gate.hold(0):
+        for when, cost in arrivals:
+            clock.now = 1000.0 + when
+            threads.append(threading.Thread(target=worker, args=(cost,)))
+            threads[-1].start()
+            _wait_for(lambda: gate.waiting == len(threads))  # it has taken its rank
+    for t in threads:
+        t.join(timeout=10)
+    return entered
+
+
+def test_a_long_waiter_is_overtaken_only_until_its_bound():
+    """A 600 s upload with ageing 10 may be overtaken for 60 s: a 2 s upload arriving 30 s
+    after it goes first, one arriving 70 s after it goes after it."""
+    assert _gate_order([(0, 600.0), (30, 2.0), (70, 2.0), (75, 1.0)]) == [2.0, 600.0, 2.0, 1.0]
+    # The bound is the waiter's cost / ageing: a 60 s upload is overtaken for 5.8 s by 2 s ones.
+    assert _gate_order([(0, 60.0), (5, 2.0), (6, 2.0)]) == [2.0, 60.0, 2.0]
+    # Without ageing, cheapest first, however long the wait (the starvation it prevents).
+    assert _gate_order([(0, 600.0), (30, 2.0), (700, 2.0)], ageing=0) == [2.0, 2.0, 600.0]
+
+
+def test_simultaneous_arrivals_stay_cheapest_first_then_first_come():
+    assert _gate_order([(0, 600.0), (0, 2.0), (0, 60.0), (0, 2.0)]) == [2.0, 2.0, 60.0, 600.0]
+    # Equal keys keep arrival order: 2 s at t=1 and 12 s at t=0 both rank 12 (ageing 10).
+    order = _gate_order([(0, 12.0), (1, 2.0)])
+    assert order == [12.0, 2.0]
+
+
+async def _slots_ageing_order(clock: FakeClock, arrivals: list[tuple[float, float]]) -> list:
+    import anyio
+
+    slots = PrioritySlots(1, long_cost=30, clock=clock)
+    granted: list[float] = []
+
+    async def job(cost: float) -> None:
+        async with slots.hold(cost):
+            granted.append(cost)
+
+    release = anyio.Event()
+
+    async def first() -> None:
+        async with slots.hold(0):
+            await release.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(first)
+        await anyio.sleep(0.01)
+        for when, cost in arrivals:
+            clock.now = 1000.0 + when
+            tg.start_soon(job, cost)
+            await anyio.sleep(0.01)
+        assert slots.waiting == len(arrivals)
+        release.set()
+    return granted
+
+
+def test_priority_slots_age_the_same_way():
+    import anyio
+
+    order = anyio.run(_slots_ageing_order, FakeClock(),
+                      [(0, 600.0), (30, 2.0), (70, 2.0), (70, 1.0)])
+    assert order == [2.0, 600.0, 1.0, 2.0]
+    assert anyio.run(_slots_ageing_order, FakeClock(),
+                     [(0, 600.0), (0, 60.0), (0, 2.0)]) == [2.0, 60.0, 600.0]
+
+
+def test_a_request_keeps_its_rank_across_windows():
+    """The windows of a long recording rank by the request's arrival (``arrived=``), not by
+    the moment each window asks: after its bound, later short ones no longer cut in."""
+    clock = FakeClock()
+    gate = PriorityGate(1, clock=clock)
+    entered: list[str] = []
+
+    def worker(name: str, cost: float, arrived: float | None) -> None:
+        with gate.hold(cost, arrived=arrived):
+            entered.append(name)
+
+    with gate.hold(0):
+        clock.now = 1100.0
+        threads = [threading.Thread(target=worker, args=("window", 600.0, 1000.0)),
+                   threading.Thread(target=worker, args=("short", 2.0, None))]
+        for t in threads:
+            t.start()
+            _wait_for(lambda: gate.waiting == threads.index(t) + 1)
+    for t in threads:
+        t.join(timeout=10)
+    assert entered == ["window", "short"]
+
+
+def test_ageing_is_an_option_of_ser_serve(monkeypatch):
+    import ser.serve
+    from ser.cli import main
+
+    seen: dict = {}
+    monkeypatch.setattr(ser.serve, "run_server", lambda model, **kw: seen.update(kw) or 0)
+    assert main(["serve", "--model", "m", "--store", "none", "--ageing", "2.5"]) == 0
+    assert seen["ageing"] == 2.5
+    assert main(["serve", "--model", "m", "--store", "none"]) == 0
+    assert seen["ageing"] == 10.0
+    with pytest.raises(SystemExit):
+        main(["serve", "--model", "m", "--ageing", "-1"])
+    with pytest.raises(ValueError, match="ageing"):
+        create_app(WindowedRecognizer(), ageing=-1)
+
+
 def test_cors_defaults_and_additions():
     assert set(DEFAULT_CORS_ORIGINS) == {"http://localhost:3000", "http://127.0.0.1:3000"}
     assert cors_origins_with(["http://example.org", "http://localhost:3000"]) == (

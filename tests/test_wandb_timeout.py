@@ -122,3 +122,65 @@ def test_logger_start_times_out_then_runs_offline(online_env, monkeypatch, caplo
     import os
 
     assert os.environ["WANDB_MODE"] == "offline"  # later runs of the process skip the wait
+
+
+def test_the_finish_timeout_reaches_the_run(monkeypatch, tmp_path):
+    """The run's end is bounded too: conf/logger/wandb.yaml's finish_timeout (60 s) is W&B's
+    own setting on the run, and it never raises (the job's results are already on disk)."""
+    import wandb
+    from helpers import compose_config
+    from hydra.utils import instantiate
+
+    from ser.tracking import finish_wandb, wandb_logger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = compose_config("train", tmp_path, ["logger=wandb"])
+    assert cfg.logger.wandb.finish_timeout == 60
+    logger = instantiate(cfg.logger.wandb)
+    try:
+        run = logger.experiment
+        assert wandb.run is run and run.settings.mode == "offline"
+        assert run.settings.finish_timeout == 60.0
+        assert run.settings.finish_timeout_raises is False
+        assert run.settings.init_timeout == 30.0
+    finally:
+        finish_wandb()
+    assert wandb.run is None
+    # What finish_run reads to tell a finish that gave up (a canary for wandb upgrades).
+    assert run._finish_timed_out is False
+    logger = wandb_logger(finish_timeout=7, project="ser-test", save_dir=str(tmp_path / "b"))
+    try:
+        assert logger.experiment.settings.finish_timeout == 7.0
+    finally:
+        finish_wandb()
+
+
+def test_a_finish_that_gives_up_says_how_to_upload_the_rest(caplog):
+    """When W&B gives up uploading at the end (its finish_timeout expired), the job goes on and
+    one line names the local folder to `wandb sync`. (A stand-in run: W&B marks the timeout in
+    ``_finish_timed_out``; making a real upload hang needs a fake W&B server.)"""
+    from types import SimpleNamespace
+
+    from ser.tracking import finish_run
+
+    class SlowUpload:
+        settings = SimpleNamespace(finish_timeout=60.0, sync_dir="/runs/wandb/run-x-abc")
+        _finish_timed_out = False
+
+        def finish(self, exit_code: int = 0) -> None:
+            self.exit_code = exit_code
+            self._finish_timed_out = True
+
+    run = SlowUpload()
+    with caplog.at_level(logging.WARNING, logger="ser.tracking"):
+        finish_run(run, exit_code=1)
+    assert run.exit_code == 1
+    lines = [r.getMessage() for r in caplog.records if "W&B" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "did not finish within 60 s" in lines[0]
+    assert "`wandb sync /runs/wandb/run-x-abc`" in lines[0]
+    caplog.clear()
+    finish_run(SimpleNamespace(finish=lambda exit_code=0: None, settings=None))
+    assert not caplog.records  # a finished upload says nothing

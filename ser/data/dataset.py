@@ -68,7 +68,7 @@ def header_durations(paths: list[str], *, threads: int = _HEADER_THREADS) -> np.
 def header_scan(paths: list[str], *,
                 threads: int = _HEADER_THREADS) -> tuple[np.ndarray, dict[int, str]]:
     """Durations as :func:`header_durations`, and ``{position: warning}`` for the files that hold
-    less than their header declares (:func:`ser.audio.truncation_warning`), each logged once:
+    less than a whole recording (:mod:`ser.truncation`), each logged once:
     such a file still decodes, so nothing else would tell that its clip is only a part."""
 
     def one(path: str) -> tuple[float, str | None]:

@@ -33,12 +33,13 @@ def log_evaluation(settings: Mapping[str, Any], config: dict[str, Any],
                    predictions: pd.DataFrame, out_dir: Path) -> None:
     import wandb
 
-    from ser.tracking import init_settings, start_or_offline, wandb_mode
+    from ser.tracking import finish_run, init_settings, start_or_offline, wandb_mode
 
     init = dict(project=settings.get("project") or "ser", name=settings.get("name"),
                 group=settings.get("group"), tags=list(settings.get("tags") or []),
                 job_type="eval", dir=str(out_dir), config=config, mode=wandb_mode(),
-                settings=init_settings(settings.get("init_timeout")))
+                settings=init_settings(settings.get("init_timeout"),
+                                       settings.get("finish_timeout")))
     run = start_or_offline(lambda: wandb.init(**init), init)
     try:
         run.log(_scalars(metrics))
@@ -53,5 +54,5 @@ def log_evaluation(settings: Mapping[str, Any], config: dict[str, Any],
             if metrics.get(key) is not None:
                 run.summary[f"eval/{key}"] = metrics[key]
     finally:
-        run.finish()
+        finish_run(run)
     log.info("logged the evaluation to W&B")

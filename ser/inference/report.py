@@ -1,9 +1,9 @@
 """Prediction results as rows, table lines, CSV and JSON (the ``predictions.csv`` contract).
 
 CSV: one row per file, columns ``path,pred,confidence,p_marah,...,p_sedih,error,warning`` then
-``true,correct`` (``warning``: a prediction that covers only part of the file, e.g. a WAV cut
-short of what its header declares) (filled where the name gives the label); a long recording's row holds its
-whole-file prediction (mean of its windows). Its windows go to an optional second CSV
+``true,correct`` (filled where the name gives the label; ``warning``: a prediction that covers
+only part of the file, e.g. a WAV, Ogg or MP3 cut short, see :mod:`ser.truncation`); a long
+recording's row holds its whole-file prediction (mean of its windows). Its windows go to an optional second CSV
 (``path,start,end,pred,confidence,p_*``). JSON: ``{"model", "n_files", "n_failed", "files"}``,
 each file a record with the CSV columns plus ``duration`` and ``windows`` (a list of
 ``{start, end, pred, confidence, p_*}``; empty for short files).
