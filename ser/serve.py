@@ -37,6 +37,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -95,6 +96,8 @@ def prediction_payload(prediction: Prediction) -> dict[str, Any]:
     }
     if prediction.duration is not None:
         body["duration"] = prediction.duration
+    if prediction.warning:
+        body["warning"] = prediction.warning
     if prediction.windows:
         body["windows"] = [
             {"start": w.start, "end": w.end, "emotion": w.label, "confidence": w.confidence,
@@ -262,6 +265,8 @@ def create_app(
                 gate = functools.partial(state.model_gate.hold, info.duration, arrived=arrived)
                 prediction = await anyio.to_thread.run_sync(_infer, recognizer, clip, gate,
                                                             limiter=state.work_threads)
+                if info.warning:  # a cut file: the answer covers the part that is there
+                    prediction = dataclasses.replace(prediction, warning=info.warning)
                 # The history keeps the upload's hash (and, with --keep-audio, its bytes): read
                 # back from the spool, at most max_upload_mb, only when a store is on.
                 data = (await anyio.to_thread.run_sync(_read_all, file.file,

@@ -36,6 +36,10 @@ class PredictionBody(BaseModel):
         description="the probability of each of the six labels, in the model's order")
     duration: float | None = Field(default=None, ge=0.0,
                                    description="the recording's length in seconds")
+    warning: str | None = Field(
+        default=None, description="present when the file holds less than a whole recording "
+                                  "(cut short of what its header declares): the answer covers "
+                                  "the part that is there")
     windows: list[WindowBody] | None = Field(
         default=None, description="present for recordings long enough to be cut into "
                                   "windows; the top-level figures are then their mean")

@@ -112,6 +112,19 @@ def test_long_upload_returns_windows(client, reference, tmp_path):
     assert_matches(body, expected)
 
 
+@pytest.mark.parametrize("fmt", ["WAV", "MP3"])
+def test_a_cut_upload_is_answered_with_a_warning(client, fmt):
+    """A file cut short of what its header declares is analysed as far as it goes, and the
+    answer says so (as the `warning` column of ser predict does); a whole file has no warning."""
+    whole = encode(speechlike(4.0, seed=3), fmt)
+    cut = whole[: len(whole) // 2]
+    answers = {name: client.post("/predict", files={"file": (f"{name}.{fmt.lower()}", data)})
+               for name, data in (("whole", whole), ("cut", cut))}
+    assert all(r.status_code == 200 for r in answers.values()), answers
+    assert "warning" not in answers["whole"].json()
+    assert answers["cut"].json()["warning"].startswith("truncated")
+
+
 @pytest.mark.parametrize(
     ("files", "data", "status", "words"),
     [
