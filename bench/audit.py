@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ser.audit import audit  # noqa: E402
 from ser.audit.cache import FingerprintCache  # noqa: E402
-from ser.audit.corpus import corpus_files  # noqa: E402
 from ser.audit.extract import extract  # noqa: E402
 from ser.audit.match import best_scores, find_matches, score_pairs  # noqa: E402
+from ser.data.corpora import corpus_files  # noqa: E402
 from ser.data.kaggle import load_kaggle  # noqa: E402
 from ser.data.synthetic import write_synthetic_corpora  # noqa: E402
 

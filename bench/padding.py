@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ser.data.batching import (  # noqa: E402
     LengthGroupedBatchSampler,
-    SortedBatchSampler,
     effective_lengths,
+    length_sorted_batches,
     padded_fraction,
     random_batches,
 )
@@ -37,18 +37,14 @@ def drawn_durations(n: int, seed: int) -> np.ndarray:
 
 
 def corpus_durations(root: Path) -> np.ndarray:
-    """Header durations of the training files of a Kaggle-layout corpus, or of every audio file."""
-    from ser.data.dataset import header_durations
+    """Header durations of the files a model would train on: train/ of a Kaggle root, the speech
+    files of a RAVDESS root, or every audio file of another folder."""
+    from ser.data.corpora import corpus_files, header_durations
 
-    if (root / "train.csv").is_file():
-        from ser.data.kaggle import load_kaggle
-
-        paths = load_kaggle(root, "train")["path"].tolist()
-    else:
-        paths = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in
-                       (".wav", ".flac", ".ogg", ".mp3"))
-    if not paths:
-        raise SystemExit(f"no audio files under {root}")
+    try:
+        paths = corpus_files(root, training=True)[1]
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from None
     durations = header_durations(paths)
     unreadable = int(np.isnan(durations).sum())
     if unreadable:
@@ -86,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         grouped = padded_fraction(durations, LengthGroupedBatchSampler(
             durations, batch_size, seed=args.seed,
             bucket_size_multiplier=args.bucket_size_multiplier))
-        evaluation = padded_fraction(durations, SortedBatchSampler(durations, batch_size))
+        evaluation = padded_fraction(durations, length_sorted_batches(
+            range(len(durations)), durations, batch_size))
         ratio = random / grouped if grouped > 0 else float("inf")
         print(f"{batch_size:>5}  {random:>8.2%}  {grouped:>8.2%}  {ratio:>5.1f}x  "
               f"{evaluation:>11.2%}")

@@ -19,23 +19,21 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ser.audio import MIN_SAMPLES, TARGET_SR, AudioError, AudioInfo, audio_info
+from ser.audio import MIN_SAMPLES, TARGET_SR, AudioError
+from ser.data.corpora import KAGGLE, RAVDESS, detect_layout, read_headers
 from ser.data.kaggle import Problem, load_kaggle, validate_kaggle
-from ser.data.ravdess import find_actor_dirs, load_ravdess
+from ser.data.ravdess import load_ravdess
 from ser.labels import KAGGLE_INTENSITIES, LABELS, RAVDESS_EMOTIONS
 
 log = logging.getLogger(__name__)
 
 FIGURE_NAME = "class_distribution.png"
-KAGGLE = "kaggle"
-RAVDESS = "ravdess"
 _LAYOUT_NAMES = {
     KAGGLE: "Kaggle (train.csv + train/, test.csv + test/)",
     RAVDESS: "RAVDESS (Actor_XX/03-01-EE-II-SS-RR-AA.wav)",
@@ -185,22 +183,6 @@ def _problem_lines(problems: Sequence[Problem], max_per_kind: int | None) -> lis
 # Audio headers
 
 
-def _read_header(path: str) -> AudioInfo | AudioError:
-    try:
-        return audio_info(path)
-    except AudioError as exc:
-        return exc
-    except Exception as exc:  # noqa: BLE001 — one odd file must not end the report
-        return AudioError(path, f"header cannot be read ({type(exc).__name__}: {exc})", "not_audio")
-
-
-def _read_headers(paths: Sequence[str], workers: int | None) -> list[AudioInfo | AudioError]:
-    """Every header, in order, on threads (libsndfile releases the GIL)."""
-    workers = workers or min(16, 4 * (os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_read_header, paths, chunksize=64))
-
-
 AUDIO_COLUMNS: tuple[str, ...] = ("path", "sample_rate", "channels", "frames", "duration", "error")
 
 
@@ -214,7 +196,7 @@ def audio_table(paths: Iterable[str], workers: int | None = None) -> pd.DataFram
     (``load_kaggle(root)`` or ``load_ravdess(root, "all").frame``) on ``path``.
     """
     paths = [str(p) for p in paths]
-    infos = _read_headers(paths, workers)
+    infos = read_headers(paths, workers)
     good = [None if isinstance(i, AudioError) else i for i in infos]
     return pd.DataFrame({
         "path": pd.Series(paths, dtype=object),
@@ -230,7 +212,7 @@ def audio_table(paths: Iterable[str], workers: int | None = None) -> pd.DataFram
 def summarise_audio(paths: Sequence[str], workers: int | None = None,
                     ) -> tuple[AudioSummary, list[Problem]]:
     """Header of every file (threads: libsndfile releases the GIL); bad files become problems."""
-    results = _read_headers(paths, workers)
+    results = read_headers(paths, workers)
     summary = AudioSummary(files=len(paths))
     rates: Counter[int] = Counter()
     channels: Counter[int] = Counter()
@@ -260,17 +242,6 @@ def summarise_audio(paths: Sequence[str], workers: int | None = None,
 
 # --------------------------------------------------------------------------------------------
 # Layouts
-
-
-def detect_layout(root: Path) -> str | None:
-    """"kaggle", "ravdess" or None; Kaggle wins when a folder looks like both."""
-    if (root / "train.csv").is_file() or (root / "test.csv").is_file():
-        return KAGGLE
-    try:
-        find_actor_dirs(root)
-    except (FileNotFoundError, OSError):
-        return None
-    return RAVDESS
 
 
 def _inspect_kaggle(root: Path, report: InspectReport) -> dict[str, int] | None:

@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-import pandas as pd
 from omegaconf import OmegaConf
 
+from ser.data.splits import read_split_file
 from ser.labels import ENGLISH, LABELS
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def split_tables(split_csv: Path) -> list[str]:
     Kaggle file name's source prefix otherwise)."""
     if not split_csv.is_file():
         return [f"(no split.csv at `{split_csv}`: the split is unknown)"]
-    t = pd.read_csv(split_csv, dtype=str, keep_default_na=False)
+    t = read_split_file(split_csv)
     if "corpus" not in t.columns:
         t["corpus"] = t["file"].str.split("_").str[0].map(CORPUS_OF_SOURCE).fillna("unknown")
     splits = [s for s in ("train", "val", "test") if (t["split"] == s).any()]

@@ -14,7 +14,6 @@ import soundfile as sf
 import soxr
 
 from ser.audit import audit
-from ser.audit.corpus import corpus_files
 from ser.cli import main
 
 extract_module = importlib.import_module("ser.audit.extract")
@@ -128,18 +127,6 @@ def test_cli_reports_matches_lists_broken_files_and_writes_csv(tiny_corpora, tmp
     assert len(table) == 1
     assert table.loc[0, "eval_path"].endswith("03-01-03-01-02-01-01.wav")
     assert table.loc[0, "train_path"] == str(victim)
-
-
-def test_corpus_layouts_are_recognised(tiny_corpora, tmp_path):
-    layout, files = corpus_files(tiny_corpora["indonesian"])
-    assert layout == "kaggle" and any("/test/" in f for f in files) and any(
-        "/train/" in f for f in files)
-    layout, files = corpus_files(tiny_corpora["indonesian"], training=True)
-    assert layout == "kaggle" and files and not any("/test/" in f for f in files)
-    layout, files = corpus_files(tiny_corpora["ravdess"])
-    assert layout == "ravdess" and len(files) == 120
-    with pytest.raises(FileNotFoundError, match="no audio files"):
-        corpus_files(tmp_path)
 
 
 def test_cli_names_an_unusable_folder(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""Collation and the length-aware samplers: shapes, masks, coverage, determinism, padding."""
+"""Collation and the length-aware samplers of training, evaluation and inference: shapes, masks,
+coverage, determinism, padding."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import torch
 
 from ser.data.batching import (
     LengthGroupedBatchSampler,
-    SortedBatchSampler,
     SortedSampler,
     collate_clips,
     effective_lengths,
+    length_sorted_batches,
     padded_fraction,
     random_batches,
 )
@@ -150,9 +151,9 @@ def test_grouped_sampler_shards_for_distributed_training() -> None:
 # -- sorted (evaluation) sampler ---------------------------------------------------------------
 
 
-def test_sorted_batch_sampler_gives_length_sorted_batches_covering_all() -> None:
+def test_sorted_batches_are_length_sorted_and_cover_all() -> None:
     durations = _durations(101)
-    batches = list(SortedBatchSampler(durations, 8))
+    batches = length_sorted_batches(range(101), durations, 8)
     flat = np.concatenate(batches)
     assert sorted(flat.tolist()) == list(range(101))
     assert np.all(np.diff(durations[flat]) <= 0)  # longest first, throughout
@@ -163,9 +164,12 @@ def test_sorted_batch_sampler_gives_length_sorted_batches_covering_all() -> None
     assert padded_fraction(durations, batches) < random / 3
 
 
-def test_sorted_batch_sampler_shards_without_repeats() -> None:
+def test_sorted_evaluation_batches_shard_without_repeats() -> None:
+    """Under DDP each rank cuts its share of the sorted order into batches of ``batch_size``."""
     durations = _durations(50)
-    shards = [list(SortedBatchSampler(durations, 8, num_replicas=2, rank=r)) for r in range(2)]
+    shards = [[order[i:i + 8] for i in range(0, len(order), 8)]
+              for order in (list(SortedSampler(durations, num_replicas=2, rank=r))
+                            for r in range(2))]
     covered = np.concatenate([np.concatenate(s) for s in shards])
     assert sorted(covered.tolist()) == list(range(50))
 
@@ -179,3 +183,24 @@ def test_sorted_sampler_shards_every_clip_once_and_each_shard_stays_sorted() -> 
     assert all(np.all(np.diff(durations[s]) <= 0) for s in shards)
     with pytest.raises(ValueError, match="rank"):
         SortedSampler(durations, num_replicas=2, rank=2)
+
+
+# -- inference batches: length-sorted within a chunk, capped ------------------------------------
+
+
+def test_batches_keep_padding_under_the_cap():
+    durations = np.array([4.0, 3.9, 2.8, 2.7, 2.6, 1.0])  # 4, 3.9, 2.8: 10.8% padding
+    batches = length_sorted_batches(range(6), durations, batch_size=8, max_padding=0.1)
+    assert batches == [[0, 1], [2, 3, 4], [5]]
+
+
+def test_batches_are_sorted_and_capped():
+    durations = np.array([1.0, 5.0, 2.0, np.nan, 3.0, 4.0, 6.0])
+    batches = length_sorted_batches(range(7), durations, batch_size=3, max_batch_seconds=12.0)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    assert batches[0] == [6, 1]  # 3 x 6 s would pass 12 s
+    for batch in batches:
+        assert len(batch) <= 3
+        assert len(batch) * np.nan_to_num(durations[batch[0]]) <= 12.0
+    flat = [np.nan_to_num(durations[i]) for b in batches for i in b]
+    assert flat == sorted(flat, reverse=True)

@@ -27,7 +27,6 @@ from ser.inference import (
     load_model,
     predict_emotion,
 )
-from ser.inference.stream import length_sorted_batches
 from ser.labels import LABELS
 from ser.model import EmotionClassifier
 
@@ -242,24 +241,6 @@ def test_group_norm_backbone_batches_only_equal_lengths(tmp_path):
                             for i, a in enumerate(audio)])
     naive = recognizer._forward(padded["input_values"], padded["attention_mask"])
     assert np.abs(naive - single).max() > 1e-3
-
-
-def test_batches_keep_padding_under_the_cap():
-    durations = np.array([4.0, 3.9, 2.8, 2.7, 2.6, 1.0])  # 4, 3.9, 2.8: 10.8% padding
-    batches = length_sorted_batches(range(6), durations, batch_size=8, max_padding=0.1)
-    assert batches == [[0, 1], [2, 3, 4], [5]]
-
-
-def test_batches_are_sorted_and_capped():
-    durations = np.array([1.0, 5.0, 2.0, np.nan, 3.0, 4.0, 6.0])
-    batches = length_sorted_batches(range(7), durations, batch_size=3, max_batch_seconds=12.0)
-    assert sorted(i for b in batches for i in b) == list(range(7))
-    assert batches[0] == [6, 1]  # 3 x 6 s would pass 12 s
-    for batch in batches:
-        assert len(batch) <= 3
-        assert len(batch) * np.nan_to_num(durations[batch[0]]) <= 12.0
-    flat = [np.nan_to_num(durations[i]) for b in batches for i in b]
-    assert flat == sorted(flat, reverse=True)
 
 
 def test_predict_many_streams_without_decoding_everything_first(recognizer, monkeypatch):

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from ser.audit import DEFAULT_THRESHOLD, TRAIN, AuditResult, audit
-from ser.audit.corpus import corpus_files
 from ser.audit.training_set import training_set
+from ser.data.corpora import corpus_files
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser.audit.corpus import corpus_files
+from ser.data.corpora import KAGGLE, corpus_files
+from ser.data.splits import read_split_file
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,7 @@ def from_split_csv(split_csv: str | os.PathLike, data_root: str | os.PathLike | 
     from ser.data.kaggle import load_kaggle
 
     path = Path(split_csv).expanduser().resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such split file")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if not {"file", "split"} <= set(table.columns):
-        raise ValueError(f"{path}: columns {list(table.columns)}; expected file,split,...")
-    bad = sorted(set(table["split"]) - {"train", "val", "test"})
-    if bad:
-        raise ValueError(f"{path}: split values {bad}; expected train, val or test")
+    table = read_split_file(path)
     root = Path(data_root).expanduser() if data_root is not None else _data_root(path.parent)
     frame = load_kaggle(root, "train")
     by_id = dict(zip(frame["id"], frame["path"]))
@@ -118,6 +112,6 @@ def training_set(source: str | os.PathLike, data_root: str | os.PathLike | None 
     if path.is_dir() and (path / "split.csv").is_file() and (path / "config.yaml").is_file():
         return from_split_csv(path / "split.csv", data_root)
     layout, files = corpus_files(path, training=True)
-    held = _kaggle_test_files(path.resolve()) if layout == "kaggle" else {}
-    what = "train/ of the Kaggle root" if layout == "kaggle" else f"every file ({layout} layout)"
+    held = _kaggle_test_files(path.resolve()) if layout == KAGGLE else {}
+    what = "train/ of the Kaggle root" if layout == KAGGLE else f"every file ({layout} layout)"
     return TrainingSet(files, held, f"{what} {path}", layout)

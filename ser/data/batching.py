@@ -1,9 +1,11 @@
-"""Batches of variable-length clips: collation with masks, and samplers that keep padding low.
+"""Which clips go in a batch — in training, evaluation and inference — and their collation.
 
 Wav2Vec2 runs its convolutions and attention over every padded sample, so a batch that mixes a
-2 s clip with a 6 s one wastes two thirds of the short clip's compute. Grouping clips of similar
-length into a batch (and shuffling the *order of batches*, not their content, between epochs)
-cuts that waste to a few percent; ``bench/padding.py`` measures it.
+2 s clip with a 6 s one wastes two thirds of the short clip's compute. So every loader batches
+clips of similar length, sorted by one rule (:func:`longest_first`, unknown lengths as 0):
+training with :class:`LengthGroupedBatchSampler` (shuffling the *order of batches*, not their
+content, between epochs; ``bench/padding.py`` measures it), evaluation with
+:class:`SortedSampler`, inference with :class:`ChunkedBatchSampler`.
 
 Distributed training: :class:`LengthGroupedBatchSampler` shards its batch list itself when given
 ``num_replicas``/``rank`` (every rank builds the same list from the same seed and epoch, then
@@ -15,15 +17,12 @@ shard and wrap for prediction on its own.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Sampler
-
-log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,6 +92,11 @@ def padded_fraction(durations: Sequence[float] | np.ndarray,
         total += batch_lengths.size * batch_lengths.max()
         real += batch_lengths.sum()
     return float((total - real) / total) if total > 0 else 0.0
+
+
+def longest_first(lengths: np.ndarray) -> np.ndarray:
+    """Positions of ``lengths`` longest first; ties keep their order (a stable sort)."""
+    return np.argsort(-lengths, kind="stable")
 
 
 def _chunk(order: np.ndarray, batch_size: int, drop_last: bool) -> list[list[int]]:
@@ -200,8 +204,7 @@ class LengthGroupedBatchSampler(Sampler[list]):
         batches: list[list[int]] = []
         for start in range(0, n, bucket):
             chunk = order[start:start + bucket]
-            # Stable sort, longest first: ties keep their (random) order.
-            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            chunk = chunk[longest_first(self.lengths[chunk])]  # ties keep their random order
             batches.extend(_chunk(chunk, self.batch_size, drop_last=False))
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             # Only the last bucket can end in a short batch (buckets are whole batches).
@@ -242,12 +245,10 @@ class SortedSampler(Sampler[int]):
     differ by at most one.
     """
 
-    def __init__(self, durations: Sequence[float] | np.ndarray, *, descending: bool = True,
+    def __init__(self, durations: Sequence[float] | np.ndarray, *,
                  num_replicas: int | None = None, rank: int | None = None) -> None:
         replicas, rank = _check_replicas(num_replicas, rank)
-        lengths = effective_lengths(durations)
-        key = -lengths if descending else lengths
-        self.order = np.argsort(key, kind="stable")[rank::replicas]
+        self.order = longest_first(effective_lengths(durations))[rank::replicas]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.order.tolist())
@@ -256,32 +257,73 @@ class SortedSampler(Sampler[int]):
         return len(self.order)
 
 
-class SortedBatchSampler(Sampler[list[int]]):
-    """Evaluation batches cut from the length-sorted order (longest first, so memory trouble
-    shows on the first batch). Fixed order, every index once; with ``num_replicas``/``rank`` each
-    replica takes every ``num_replicas``-th batch (no repeats, so counts may differ by one)."""
+def length_sorted_batches(indices: Iterable[int], durations: Sequence[float] | np.ndarray,
+                          batch_size: int, max_batch_seconds: float | None = None,
+                          max_padding: float | None = None) -> list[list[int]]:
+    """``indices`` longest first, cut into batches: a batch closes at ``batch_size`` items, when
+    its padded size (items x longest) would pass ``max_batch_seconds``, or when the next item
+    would make more than ``max_padding`` of the batch padding. Without the caps these are the
+    evaluation batches (:class:`SortedSampler` cut every ``batch_size``). Unknown lengths (NaN)
+    count as 0."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    chosen = np.asarray(list(indices), dtype=np.int64)
+    lengths = effective_lengths(np.asarray(durations, dtype=np.float64)[chosen])
+    order = longest_first(lengths)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = total = 0.0
+    for index, length in zip(chosen[order].tolist(), lengths[order].tolist()):
+        if current:
+            padded = (len(current) + 1) * longest
+            if (len(current) >= batch_size
+                    or (max_batch_seconds is not None and padded > max_batch_seconds)
+                    or (max_padding is not None and longest > 0
+                        and 1 - (total + length) / padded > max_padding)):
+                batches.append(current)
+                current = []
+        if not current:
+            longest, total = length, 0.0
+        current.append(index)
+        total += length
+    if current:
+        batches.append(current)
+    return batches
 
-    def __init__(
-        self,
-        durations: Sequence[float] | np.ndarray,
-        batch_size: int,
-        *,
-        descending: bool = True,
-        num_replicas: int | None = None,
-        rank: int | None = None,
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        replicas, rank = _check_replicas(num_replicas, rank)
-        order = SortedSampler(durations, descending=descending).order
-        self.batch_size = int(batch_size)
-        self._batches = _chunk(order, self.batch_size, drop_last=False)[rank::replicas]
+
+class ChunkDurations(Protocol):
+    """Durations read a chunk at a time (:class:`ser.inference.stream.DurationPlanner`)."""
+
+    chunk_size: int
+    durations: np.ndarray  # NaN until read
+    def chunk(self, number: int) -> range: ...  # noqa: E704
+    def ensure(self, index: int) -> None: ...  # noqa: E704
+
+
+class ChunkedBatchSampler(Sampler[list[int]]):
+    """Inference batches: the input in chunks, in input order, each chunk's short items cut by
+    :func:`length_sorted_batches`; so results can be handed out chunk by chunk, in order.
+
+    Long items (``is_long(duration)``) are left out: the caller runs them window by window.
+    """
+
+    def __init__(self, planner: ChunkDurations, batch_size: int,
+                 is_long: Callable[[float], bool], max_batch_seconds: float | None = None,
+                 max_padding: float | None = None) -> None:
+        self.planner = planner
+        self.batch_size = batch_size
+        self.is_long = is_long
+        self.max_batch_seconds = max_batch_seconds
+        self.max_padding = max_padding
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter([list(b) for b in self._batches])
-
-    def __len__(self) -> int:
-        return len(self._batches)
+        n = len(self.planner.durations)
+        for number in range(-(-n // self.planner.chunk_size)):
+            span = self.planner.chunk(number)
+            self.planner.ensure(span.start)
+            short = [i for i in span if not self.is_long(self.planner.durations[i])]
+            yield from length_sorted_batches(short, self.planner.durations, self.batch_size,
+                                             self.max_batch_seconds, self.max_padding)
 
 
 def random_batches(n: int, batch_size: int, *, seed: int = 0) -> list[list[int]]:

@@ -12,7 +12,6 @@ import logging
 import math
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,12 +20,10 @@ import torch
 from torch.utils.data import Dataset
 
 from ser.audio import MIN_SAMPLES, TARGET_SR, AudioError, audio_info, load_audio
+from ser.data.corpora import header_durations
 from ser.labels import LABEL2ID, LABELS
 
 log = logging.getLogger(__name__)
-
-# Header reads wait on the disk, not the CPU: more threads than cores pay off.
-_HEADER_THREADS = 16
 
 
 def label_ids(values: pd.Series | list[Any]) -> np.ndarray:
@@ -54,44 +51,6 @@ def label_ids(values: pd.Series | list[Any]) -> np.ndarray:
         log.warning("%d labels are not among the six classes (%s): their items get label -1",
                     len(unknown), shown)
     return ids
-
-
-def header_durations(paths: list[str], *, threads: int = _HEADER_THREADS) -> np.ndarray:
-    """Seconds per file from the headers (no decoding); NaN where the header cannot be read.
-
-    A NaN keeps the file in the frame so that its error is reported, with its reason, when it is
-    loaded; the samplers treat it as length 0. Files cut short are logged (see header_scan).
-    """
-    return header_scan(paths, threads=threads)[0]
-
-
-def header_scan(paths: list[str], *,
-                threads: int = _HEADER_THREADS) -> tuple[np.ndarray, dict[int, str]]:
-    """Durations as :func:`header_durations`, and ``{position: warning}`` for the files that hold
-    less than a whole recording (:mod:`ser.truncation`), each logged once:
-    such a file still decodes, so nothing else would tell that its clip is only a part."""
-
-    def one(path: str) -> tuple[float, str | None]:
-        try:
-            info = audio_info(path)
-        except AudioError:
-            return math.nan, None
-        return info.duration, info.warning
-
-    if not paths:
-        return np.zeros(0, dtype=np.float64), {}
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(paths)))) as pool:
-        scanned = list(pool.map(one, paths))
-    durations = np.fromiter((d for d, _ in scanned), dtype=np.float64, count=len(paths))
-    warnings = {i: w for i, (_, w) in enumerate(scanned) if w is not None}
-    for i, warning in warnings.items():
-        log.warning("%s: %s", paths[i], warning)
-    bad = int(np.isnan(durations).sum())
-    if bad:
-        first = paths[int(np.flatnonzero(np.isnan(durations))[0])]
-        log.warning("%d of %d files have unreadable headers (first: %s); each will be reported "
-                    "with its reason when loaded", bad, len(paths), first)
-    return durations, warnings
 
 
 class AudioClipDataset(Dataset):

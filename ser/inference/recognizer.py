@@ -23,7 +23,7 @@ prepared batch into logits: PyTorch (``runtime="torch"``) or ONNX Runtime on a f
 when the model folder holds an exported ``.onnx`` file and onnxruntime is installed (see
 :func:`~ser.inference.runtime.choose_runtime`). Everything in this module runs the same for both.
 
-Speed: batches are sorted by length (see :mod:`ser.inference.stream`), decoding runs in
+Speed: batches are sorted by length (see :mod:`ser.data.batching`), decoding runs in
 ``num_workers`` worker processes while the model computes (by default only when a core is free
 of model threads). In PyTorch the conv feature encoder runs clip by clip in time-major form
 (:mod:`ser.inference.speedups`), ``precision="auto"`` uses bf16 autocast where a probe measured
@@ -50,12 +50,11 @@ from transformers.feature_extraction_utils import FeatureExtractionMixin
 
 from ser.audio import TARGET_SR, AudioError, audio_info, load_audio, to_mono
 from ser.calibration import logit_scale, temperature_of
-from ser.data.batching import collate_clips
+from ser.data.batching import ChunkedBatchSampler, collate_clips
 from ser.inference.loading import check_labels, load_for_inference
 from ser.inference.precision import PRECISIONS
 from ser.inference.runtime import Runtime, TorchRuntime, choose_runtime
 from ser.inference.stream import (
-    ChunkedBatchSampler,
     DurationPlanner,
     InputDataset,
     InputItem,

@@ -1,11 +1,13 @@
-"""Input items to length-sorted batches, decoded in worker processes, chunk by chunk.
+"""Input items (paths or arrays) for batched inference: decoded in worker processes, their
+lengths read chunk by chunk.
 
 Sorting all inputs by length gives the least padding but holds every result until the end; not
-sorting wastes compute on padding. The middle way used here: take the inputs in chunks (in input
-order), sort each chunk by header length and cut it into batches. Results can then be handed out
-in input order as each chunk finishes, so memory holds one chunk of results and a few prefetched
-batches of audio, never the whole input. Header lengths are read chunk by chunk, when the
-sampler reaches the chunk.
+sorting wastes compute on padding. The middle way: take the inputs in chunks (in input order),
+sort each chunk by header length and cut it into batches
+(:class:`ser.data.batching.ChunkedBatchSampler`). Results can then be handed out in input order
+as each chunk finishes, so memory holds one chunk of results and a few prefetched batches of
+audio, never the whole input. :class:`DurationPlanner` reads header lengths chunk by chunk, when
+the sampler reaches the chunk.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Union
 
 import numpy as np
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from ser.audio import AudioError, load_audio, to_mono
-from ser.data.dataset import header_scan
+from ser.data.corpora import header_scan
 
 log = logging.getLogger(__name__)
 
@@ -132,59 +134,3 @@ class DurationPlanner:
     def warning(self, index: int) -> str | None:
         self.ensure(index)
         return self.warnings.get(index)
-
-
-def length_sorted_batches(indices: Sequence[int], durations: np.ndarray, batch_size: int,
-                          max_batch_seconds: float | None = None,
-                          max_padding: float | None = None) -> list[list[int]]:
-    """Longest first; a batch closes at ``batch_size`` items, when its padded size (items x
-    longest) would pass ``max_batch_seconds``, or when the next item would make more than
-    ``max_padding`` of the batch padding. Unknown lengths (NaN) count as 0."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    order = sorted(indices, key=lambda i: -np.nan_to_num(durations[i]))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = total = 0.0
-    for index in order:
-        length = float(np.nan_to_num(durations[index]))
-        if current:
-            padded = (len(current) + 1) * longest
-            if (len(current) >= batch_size
-                    or (max_batch_seconds is not None and padded > max_batch_seconds)
-                    or (max_padding is not None and longest > 0
-                        and 1 - (total + length) / padded > max_padding)):
-                batches.append(current)
-                current = []
-        if not current:
-            longest, total = length, 0.0
-        current.append(index)
-        total += length
-    if current:
-        batches.append(current)
-    return batches
-
-
-class ChunkedBatchSampler(Sampler[list[int]]):
-    """Length-sorted batches of the short items of each chunk, chunk after chunk.
-
-    Long items (``is_long(duration)``) are left out: the caller runs them window by window.
-    """
-
-    def __init__(self, planner: DurationPlanner, batch_size: int, is_long,
-                 max_batch_seconds: float | None = None,
-                 max_padding: float | None = None) -> None:
-        self.planner = planner
-        self.batch_size = batch_size
-        self.is_long = is_long
-        self.max_batch_seconds = max_batch_seconds
-        self.max_padding = max_padding
-
-    def __iter__(self) -> Iterator[list[int]]:
-        n = len(self.planner.items)
-        for number in range(-(-n // self.planner.chunk_size)):
-            span = self.planner.chunk(number)
-            self.planner.ensure(span.start)
-            short = [i for i in span if not self.is_long(self.planner.durations[i])]
-            yield from length_sorted_batches(short, self.planner.durations, self.batch_size,
-                                             self.max_batch_seconds, self.max_padding)
