@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from ser.inference.files import AUDIO_EXTENSIONS
+from ser.audio import AUDIO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from ser.audio import AUDIO_EXTENSIONS
 from ser.data.kaggle import parse_kaggle_name
 from ser.data.ravdess import parse_ravdess_name
 from ser.labels import LABELS
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 _GLOB_CHARS = set("*?[")
 
 
