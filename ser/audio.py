@@ -32,6 +32,9 @@ from ser.truncation import FileBytes, find_cut, truncation_warning
 TARGET_SR = 16_000
 # The Wav2Vec2 convolutional feature encoder needs 400 samples (25 ms at 16 kHz) for one frame.
 MIN_SAMPLES = 400
+# What a folder scan (``ser predict DIR``, ``ser audit``) takes for audio. Decoding goes by the
+# file's content; the extension only decides which files in a folder are tried.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
 

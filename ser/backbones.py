@@ -27,6 +27,7 @@ from transformers import (
 )
 
 from ser.audio import TARGET_SR
+from ser.cache import cache_dir
 from ser.labels import ID2LABEL, LABEL2ID, LABELS
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def filterbank_weights(channels: int, kernel: int, sample_rate: int = TARGET_SR,
 
 def tiny_backbone_dir() -> Path:
     """Where the tiny backbone lives; ``SER_CACHE`` moves it (tests point it at a temp folder)."""
-    root = Path(os.environ.get("SER_CACHE", Path.home() / ".cache" / "ser"))
+    root = cache_dir()
     # The folder name carries a hash of the config and the init: changing either never reuses
     # old weights.
     key = tiny_config().to_json_string() + TINY_INIT

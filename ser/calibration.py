@@ -102,45 +102,6 @@ def scores(probs_raw: np.ndarray, probs_cal: np.ndarray, labels: np.ndarray) -> 
             "labels_unchanged": bool((probs_raw.argmax(1) == probs_cal.argmax(1)).all())}
 
 
-# -- the figure --------------------------------------------------------------------------------
-
-
-def reliability_diagram(sets: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-                        path: Path, title: str) -> Path:
-    """One panel per data set: accuracy per confidence bin, raw and calibrated, against the
-    diagonal. ``sets``: name -> (raw probabilities, calibrated probabilities, labels)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 4.2), squeeze=False)
-    edges = np.linspace(0, 1, N_BINS + 1)
-    for ax, (name, (raw, cal, labels)) in zip(axes[0], sets.items()):
-        for probs, label, colour in ((raw, "raw", "tab:red"), (cal, "calibrated", "tab:blue")):
-            conf = probs.max(1)
-            correct = probs.argmax(1) == labels
-            bins = np.clip(np.ceil(conf * N_BINS).astype(int) - 1, 0, N_BINS - 1)
-            xs, ys = [], []
-            for b in range(N_BINS):
-                if (bins == b).any():
-                    xs.append(conf[bins == b].mean())
-                    ys.append(correct[bins == b].mean())
-            ax.plot(xs, ys, "o-", color=colour,
-                    label=f"{label} (ECE {ece(probs, labels):.3f})")
-        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-        ax.set_xticks(edges[::3])
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top probability)",
-               ylabel="accuracy", title=f"{name} (n={len(labels)})")
-        ax.legend(loc="upper left", fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 # -- the exported model ------------------------------------------------------------------------
 
 
@@ -220,6 +181,8 @@ def calibrate_export(sets: Mapping[str, tuple[np.ndarray, np.ndarray]], model_di
                      figure: Path, fit_on: str = "validation") -> dict[str, Any]:
     """Fit T on ``sets[fit_on]``, bake it into ``model_dir``, score every set before and after
     and draw the reliability diagram; returns metrics.json's ``calibration`` block."""
+    from ser.figures.calibration import reliability_diagram
+
     logits, labels = sets.get(fit_on, (np.zeros((0, 0)), np.zeros(0)))
     if len(labels) == 0:
         log.warning("no labelled %s samples: the exported probabilities are not calibrated",
@@ -257,6 +220,7 @@ def evaluation_calibration(table: Any, temperature: float, figure: Path,
     """ECE/NLL of an evaluation's predictions (calibrated ``p_*`` columns) and of the raw
     probabilities they came from, ``softmax(T * log p)`` (exact for a single forward pass; for
     a long file's window mean it is an approximation). None without true labels."""
+    from ser.figures.calibration import reliability_diagram
     from ser.labels import LABEL2ID, LABELS
 
     if "true" not in table.columns:

@@ -18,7 +18,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ser.inspect import inspect_corpus
+    from ser.corpus_report import inspect_corpus
 
     report = inspect_corpus(args.data_root, figure=args.figure)
     print(report.to_text())

@@ -85,7 +85,7 @@ def evaluation_summary(module: L.LightningModule) -> dict[str, Any]:
 def test_on(trainer: L.Trainer, model: L.LightningModule, name: str, ckpt_path: str | None,
             frame: Any = None, **data: Any) -> dict[str, Any]:
     """One test pass of the best weights over one set; its logs are ``<name>/ua`` etc., its W&B
-    report panel ``<name>_best`` (ser.callbacks)."""
+    report panel ``<name>_best`` (ser.wandb_report)."""
     model.test_set_name = name
     model.test_set_frame = frame
     trainer.test(model, ckpt_path=ckpt_path, weights_only=False, **data)

@@ -19,7 +19,7 @@ from helpers import compose_config
 from test_inference import sharpened_classifier
 
 from ser.evaluation.run import evaluate
-from ser.inference.report import COLUMNS
+from ser.inference.predictions_table import COLUMNS
 from ser.labels import LABEL2ID, LABELS
 from ser.metrics import classification_summary
 
@@ -317,7 +317,7 @@ def test_audit_finds_planted_training_copies_and_reports_clean_scores(models, ti
     import soundfile as sf
     import soxr
 
-    from ser.evaluation.breakdowns import summary_of
+    from ser.evaluation.metrics_json import summary_of
 
     train = tmp_path / "train"
     train.mkdir()

@@ -123,28 +123,22 @@ def test_sweep_parameters_fall_back_to_the_summary_text_when_job_folders_are_gon
 
 
 def test_sweep_figure_has_a_panel_per_parameter_and_rings_the_best_job(sweep: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from ser.plots import sweep_figure
+    from ser.figures.sweeps import sweep_figure
 
     frame = summarize_sweep(sweep)
     fig = sweep_figure(frame, sweep_parameters(frame))
-    try:
-        axes = [ax for ax in fig.axes if ax.get_visible()]
-        assert len(axes) == 1
-        assert axes[0].get_xlabel() == "model.optimizer.lr"
-        assert axes[0].get_xscale() == "log"  # 0.001 .. 0.01
-        assert [t.get_text() for t in axes[0].get_legend().get_texts()] == \
-            ["val_ua_best", "ravdess_ua"]
-        ringed = [line for line in axes[0].lines if line.get_markerfacecolor() == "none"]
-        assert [line.get_xdata()[0] for line in ringed] == [0.003, 0.003]  # job 1, both metrics
-        assert fig._suptitle.get_text() == "best: job 1 (ringed)"
-    finally:
-        plt.close(fig)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 1
+    assert axes[0].get_xlabel() == "model.optimizer.lr"
+    assert axes[0].get_xscale() == "log"  # 0.001 .. 0.01
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == \
+        ["val_ua_best", "ravdess_ua"]
+    ringed = [line for line in axes[0].lines if line.get_markerfacecolor() == "none"]
+    assert [line.get_xdata()[0] for line in ringed] == [0.003, 0.003]  # job 1, both metrics
+    assert fig._suptitle.get_text() == "best: job 1 (ringed)"
 
     no_params = sweep_figure(frame, sweep_parameters(frame).iloc[:, :0], metrics=["val_ua_best"])
     assert no_params.axes[0].get_xlabel() == "job"
-    plt.close(no_params)
     with pytest.raises(ValueError, match="none of the metrics"):
         sweep_figure(frame, sweep_parameters(frame), metrics=["nope"])
 

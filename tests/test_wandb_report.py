@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import ser.model
-from ser.callbacks import WandbValidationReport
+from ser.wandb_report import WandbValidationReport
 from ser.data.datamodule import RavdessDataModule
 from ser.model import EmotionClassifier
 from ser.tracking import finish_wandb, wandb_logger

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from ser.audit.fingerprint import VERSION, Fingerprint
+from ser.cache import cache_dir
 
 log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
     """``$SER_CACHE/fingerprints`` (default ``~/.cache/ser/fingerprints``), as the rest of ser."""
-    return Path(os.environ.get("SER_CACHE", Path.home() / ".cache" / "ser")) / "fingerprints"
+    return cache_dir() / "fingerprints"
 
 
 def content_hash(data: bytes) -> str:

@@ -24,13 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import AudioError, AudioInfo, audio_info
+from ser.audio import AUDIO_EXTENSIONS, AudioError, AudioInfo, audio_info
 from ser.data.kaggle import load_kaggle
 from ser.data.ravdess import find_actor_dirs, load_ravdess
 
 log = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 KAGGLE = "kaggle"
 RAVDESS = "ravdess"
 FOLDER = "folder"

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ser.audit import audit
 from ser.audit.training_set import TrainingSet
-from ser.evaluation.breakdowns import summary_of
+from ser.evaluation.metrics_json import summary_of
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,20 @@ from ser.audio import AudioError, load_audio
 from ser.backbones import IDENTITY_KEY
 from ser.calibration import evaluation_calibration
 from ser.augment import add_noise
-from ser.evaluation import figures as fig
-from ser.evaluation.breakdowns import headline, metrics_of, nan_to_none
 from ser.evaluation.data import BREAKDOWNS, META_COLUMNS, EvalSet, load_eval_set, run_dir_of
+from ser.evaluation.metrics_json import headline, metrics_of, nan_to_none
 from ser.evaluation.report import ReportInput, write_report
+from ser.figures import evaluation as fig
 from ser.inference import EmotionRecognizer
 from ser.inference.loading import ORIGINAL_BACKBONE, STATE_DICT_SUFFIXES
+from ser.inference.predictions_table import (
+    COLUMNS,
+    TRUTH_COLUMNS,
+    FileResult,
+    summary,
+    table_line,
+)
 from ser.inference.recognizer import Result
-from ser.inference.report import COLUMNS, TRUTH_COLUMNS, FileResult, summary, table_line
 from ser.model_card import append_evaluation
 
 log = logging.getLogger(__name__)

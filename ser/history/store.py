@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from sqlalchemy import create_engine, delete, event, func, insert, select, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from ser.cache import cache_dir
 from ser.history.records import Record
 from ser.history.schema import ensure_schema, predictions
 
@@ -37,8 +37,7 @@ class StoreConfigError(ValueError):
 
 def default_store_url() -> str:
     """``sqlite:///$SER_CACHE/history.db`` (``~/.cache/ser/history.db``), as the rest of ser."""
-    cache = Path(os.environ.get("SER_CACHE", Path.home() / ".cache" / "ser"))
-    return f"sqlite:///{cache.expanduser().resolve() / 'history.db'}"
+    return f"sqlite:///{cache_dir().resolve() / 'history.db'}"
 
 
 def resolve_store_url(value: str | None) -> URL | None:

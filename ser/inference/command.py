@@ -14,9 +14,15 @@ from tqdm import tqdm
 
 from ser.inference.files import expand_inputs, note_skipped
 from ser.inference.loading import ModelLoadError
+from ser.inference.predictions_table import (
+    FileResult,
+    summary,
+    table_line,
+    write_results,
+    write_windows,
+)
 from ser.inference.recognizer import EmotionRecognizer
 from ser.inference.windows import WindowPlan
-from ser.inference.report import FileResult, summary, table_line, write_results, write_windows
 
 log = logging.getLogger(__name__)
 

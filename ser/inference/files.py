@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from ser.data.corpora import AUDIO_EXTENSIONS
+from ser.audio import AUDIO_EXTENSIONS
 from ser.data.kaggle import parse_kaggle_name
 from ser.data.ravdess import parse_ravdess_name
 from ser.labels import LABELS

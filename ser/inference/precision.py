@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from ser.cache import cache_dir
+
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -34,8 +36,7 @@ ENV_OVERRIDE = "SER_PRECISION"
 
 
 def cache_file() -> Path:
-    root = Path(os.environ.get("SER_CACHE", Path.home() / ".cache" / "ser"))
-    return root / "precision.json"
+    return cache_dir() / "precision.json"
 
 
 def processor_name(device: torch.device) -> str:

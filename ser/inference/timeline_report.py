@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from ser.audio import AudioError
 from ser.inference.files import expand_inputs, note_skipped
 from ser.inference.loading import ModelLoadError
-from ser.inference.report import PROB_COLUMNS, WINDOW_COLUMNS
+from ser.inference.predictions_table import PROB_COLUMNS, WINDOW_COLUMNS
 from ser.inference.timeline import Timeline
 from ser.inference.vad import VadConfig
 from ser.labels import LABELS
@@ -68,47 +67,6 @@ def write_timelines(results: list[TimelineResult], out: Path, *, model: str = ""
     else:
         raise ValueError(f"--out must end in .csv or .json, got {out.name}")
     return out
-
-
-def plot_timeline(timeline: Timeline, path: Path, *, title: str | None = None) -> Path:
-    """Stacked emotion probabilities per segment over time (silence left blank, segments
-    shaded), the waveform's envelope underneath."""
-    import matplotlib.pyplot as plt
-
-    from ser.plots import save_figure
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 5), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1]})
-    colours = plt.get_cmap("tab10").colors
-    for s in timeline.segments:
-        low = 0.0
-        for k, label in enumerate(LABELS):
-            high = low + s.probabilities[label]
-            top.fill_between([s.start, s.end], low, high, color=colours[k], linewidth=0,
-                             step="pre")
-            low = high
-        for ax in (top, bottom):
-            ax.axvspan(s.start, s.end, color="0.85", zorder=0)
-        if s.end - s.start > timeline.duration / 60:
-            top.text((s.start + s.end) / 2, 1.02, s.label, ha="center", va="bottom", fontsize=7)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in range(len(LABELS))]
-    top.legend(handles, LABELS, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    top.set_ylim(0, 1.1)
-    top.set_ylabel("probability")
-    top.set_title(title or f"{timeline.source}: {len(timeline.segments)} speech segments, "
-                  f"{timeline.speech_seconds:.1f} s of speech in {timeline.duration:.1f} s")
-    env = timeline.envelope
-    if env.size:
-        t = (np.arange(env.size) + 0.5) * timeline.envelope_step
-        bottom.fill_between(t, -env, env, color="0.3", linewidth=0)
-    bottom.set_ylabel("waveform")
-    bottom.set_xlabel("time (s)")
-    bottom.set_xlim(0, max(timeline.duration, 1e-3))
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path)
-    return path
 
 
 def plot_name(source: str, index: int) -> str:
@@ -157,6 +115,8 @@ def run_timeline(model: str, inputs: list[str], *, out: Path | None = None,
                     f"({overall.confidence:.2f})"
         print(line)
         if plot is not None:
+            from ser.figures.timeline import plot_timeline
+
             print(f"plot: {plot_timeline(timeline, Path(plot) / plot_name(path, index))}")
     failed = [r for r in results if r.timeline is None]
     print(f"{len(results)} files, {len(failed)} failed" + (":" if failed else ""))
@@ -167,4 +127,4 @@ def run_timeline(model: str, inputs: list[str], *, out: Path | None = None,
     return 1 if failed else 0
 
 
-__all__ = ["TimelineResult", "plot_timeline", "run_timeline", "segment_rows", "write_timelines"]
+__all__ = ["TimelineResult", "run_timeline", "segment_rows", "write_timelines"]

@@ -1,4 +1,4 @@
-"""The evaluation figures, each written as a PNG under the run's ``figures/``."""
+"""The evaluation folder's figures, each written as a PNG under the run's ``figures/``."""
 
 from __future__ import annotations
 
@@ -6,22 +6,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ser.evaluation.breakdowns import scored, summary_of, unmapped  # noqa: E402
-from ser.labels import LABELS, RAVDESS_UNMAPPED  # noqa: E402
-from ser.plots import confusion_figure, save_figure  # noqa: E402
+from ser.evaluation.metrics_json import scored, summary_of, unmapped
+from ser.figures import confusion_figure, new_figure, save_figure
+from ser.labels import LABELS, RAVDESS_UNMAPPED
 
 
 def overview(frame: pd.DataFrame, path: Path, title: str) -> Path:
     """One RAVDESS figure: share correct per emotion, where calm and surprised went, and the
     row-normalised confusion heatmap of the six classes."""
-    fig, axes = plt.subplots(1, 4, figsize=(22, 5), gridspec_kw={"width_ratios": [1, 1, 1, 1.4]})
+    fig = new_figure(figsize=(22, 5))
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.4]})
     rows = scored(frame)
     share = rows.assign(ok=rows["true"] == rows["pred"]).groupby("true")["ok"].mean()
     values = [float(share.get(label, np.nan)) for label in LABELS]
@@ -61,7 +58,8 @@ def accuracy_bars(table: Mapping[str, Mapping[str, Any]], path: Path, title: str
     wa = [table[k]["accuracy"] for k in names]
     ua = [table[k]["ua"] for k in names]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(names) + 2), 3.8))
+    fig = new_figure(figsize=(max(4.0, 0.7 * len(names) + 2), 3.8))
+    ax = fig.subplots()
     ax.bar(x - 0.2, np.nan_to_num(wa), width=0.4, label="accuracy (WA)")
     ax.bar(x + 0.2, np.nan_to_num(ua), width=0.4, label="UA")
     ax.set_xticks(x, [f"{k}\n(n={table[k]['n']})" for k in names])
@@ -79,7 +77,8 @@ def prediction_distribution(counts: Mapping[str, Mapping[str, float]], path: Pat
     """Unlabelled data: how many files each class got, and their mean confidence."""
     n = [counts[label]["n"] for label in LABELS]
     conf = [counts[label]["mean_confidence"] for label in LABELS]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = new_figure(figsize=(7, 4))
+    ax = fig.subplots()
     ax.bar(LABELS, n, color="tab:blue")
     ax.set_ylabel("files predicted")
     ax.set_title(title)
@@ -96,7 +95,8 @@ def noise_curve(rows: list[Mapping[str, Any]], path: Path) -> Path:
     """Scores against SNR; the clean score is drawn as dashed lines."""
     noisy = [r for r in rows if r["snr_db"] is not None]
     clean = next((r for r in rows if r["snr_db"] is None), None)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(figsize=(6, 4))
+    ax = fig.subplots()
     snrs = [r["snr_db"] for r in noisy]
     for key, colour in (("accuracy", "tab:blue"), ("ua", "tab:orange"),
                         ("macro_f1", "tab:green")):

@@ -1,4 +1,4 @@
-"""Callbacks that put the validation results in front of a person on W&B."""
+"""The W&B report callback: a test set's results in front of a person on W&B."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from ser.audio import TARGET_SR, AudioError, load_audio
 from ser.labels import LABELS
 from ser.metrics import classification_summary
-from ser.plots import confusion_figure
+from ser.figures import confusion_figure
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,5 @@ class WandbValidationReport(L.Callback):
             f"{key}/misclassified": wrong,
             f"{key}/n_clips": len(keep),
         }
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
         for logger in loggers:
             logger.experiment.log(payload)

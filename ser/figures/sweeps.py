@@ -1,4 +1,4 @@
-"""Figures shared by training, evaluation and inspection; matplotlib without a display."""
+"""A sweep's scores against each swept parameter (``notebooks/03_sweeps.ipynb``)."""
 
 from __future__ import annotations
 
@@ -6,48 +6,10 @@ import math
 from collections.abc import Sequence
 
 import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-
-def confusion_figure(
-    matrix: Sequence[Sequence[int]],
-    labels: Sequence[str],
-    *,
-    title: str = "Confusion matrix (rows: true, normalised)",
-    ax: plt.Axes | None = None,
-) -> Figure:
-    """Row-normalised heatmap with the share and count in each cell."""
-    counts = np.asarray(matrix, dtype=float)
-    rows = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(1.1 * len(labels) + 2, 1.0 * counts.shape[0] + 1.5))
-    else:
-        fig = ax.figure
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(counts.shape[1]), labels[: counts.shape[1]], rotation=45, ha="right")
-    ax.set_yticks(range(counts.shape[0]), labels[: counts.shape[0]])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            colour = "white" if shares[i, j] > 0.5 else "black"
-            ax.text(j, i, f"{shares[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center",
-                    fontsize=7, color=colour)
-    fig.tight_layout()
-    return fig
-
-
-def save_figure(fig: Figure, path) -> None:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
+from ser.figures import new_figure
 
 SWEEP_METRICS: tuple[str, ...] = ("val_ua_best", "ravdess_ua")
 
@@ -84,10 +46,11 @@ def sweep_figure(
     n = len(axes_of)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.8 * rows), squeeze=False)
+    fig = new_figure(figsize=(5.0 * cols, 3.8 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (name, values) in zip(axes.flat, axes_of.items()):
         numeric = pd.api.types.is_numeric_dtype(values)
         if numeric:

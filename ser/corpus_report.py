@@ -360,31 +360,13 @@ def _inspect_ravdess(root: Path, report: InspectReport) -> dict[str, int] | None
 # Figure
 
 
-def _draw(counts: dict[str, int], title: str, target: Path, unmapped: Sequence[str] = ()) -> None:
-    # The object API with the Agg canvas: no pyplot, no global backend change for the caller.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(max(6.0, 0.9 * len(counts) + 2), 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    names = list(counts)
-    colors = ["#bbbbbb" if n in unmapped else "#4c72b0" for n in names]
-    bars = ax.bar(names, [counts[n] for n in names], color=colors)
-    ax.bar_label(bars, labels=[str(counts[n]) for n in names], padding=2)
-    ax.set_title(title)
-    ax.set_xlabel("class")
-    ax.set_ylabel("files")
-    ax.margins(y=0.12)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=100)
-
-
 def _write_figure(report: InspectReport, counts: dict[str, int], title: str,
                   figure: Path | None, unmapped: Sequence[str] = ()) -> None:
+    from ser.figures.corpus import class_distribution
+
     if figure is not None:
         try:
-            _draw(counts, title, Path(figure), unmapped)
+            class_distribution(counts, title, Path(figure), unmapped)
             report.figure = Path(figure).resolve()
         except OSError as exc:
             report.problems.append(Problem(
@@ -393,14 +375,14 @@ def _write_figure(report: InspectReport, counts: dict[str, int], title: str,
         return
     default = report.root / FIGURE_NAME
     try:
-        _draw(counts, title, default, unmapped)
+        class_distribution(counts, title, default, unmapped)
         report.figure = default.resolve()
     except OSError as exc:
         fallback = Path.cwd() / FIGURE_NAME
         report.notes.append(f"Could not write {default} ({exc}); wrote the figure to the "
                             f"current folder instead.")
         try:
-            _draw(counts, title, fallback, unmapped)
+            class_distribution(counts, title, fallback, unmapped)
             report.figure = fallback.resolve()
         except OSError as exc2:
             report.problems.append(Problem(

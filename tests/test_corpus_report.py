@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from ser.cli import main as cli_main
-from ser.inspect import AUDIO_COLUMNS, audio_table, inspect_corpus
+from ser.corpus_report import AUDIO_COLUMNS, audio_table, inspect_corpus
 
 # (id, label, sample rate, seconds, channels)
 TRAIN = [
