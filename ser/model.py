@@ -18,11 +18,11 @@ from torch import nn
 from torchmetrics import MetricCollection
 from transformers import PreTrainedModel
 
-from ser.backbones import load_backbone, load_feature_extractor, uses_attention_mask
+from ser.backbones import load_backbone, load_feature_extractor
 from ser.checksums import write_checksums
+from ser.forward import ForwardPath, ModelInputs, model_logits
 from ser.labels import LABELS
 from ser.metrics import IGNORE, EmotionScore, EmotionScores
-from ser.preprocessing import normalize_waveforms
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,10 @@ class EmotionClassifier(L.LightningModule):
         # so without this dropout would be off during training.
         self.model.train()
         self.feature_extractor = load_feature_extractor(backbone, self.model.config)
-        self.use_mask = uses_attention_mask(self.model.config)
+        # Normalisation, attention mask, probabilities: the path inference takes too (ser.forward).
+        self.forward_path = ForwardPath.of(self.model.config, self.feature_extractor,
+                                           self._model_logits)
+        self.use_mask = self.forward_path.uses_mask
         self._apply_freezing()
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
@@ -144,10 +147,11 @@ class EmotionClassifier(L.LightningModule):
     # -- forward ------------------------------------------------------------------------------
 
     def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if self.feature_extractor.do_normalize:
-            input_values = normalize_waveforms(input_values, attention_mask)
-        mask = attention_mask if self.use_mask else None
-        return self.model(input_values=input_values, attention_mask=mask).logits
+        """Logits of a zero-padded batch of raw waveforms with its mask (1 on real samples)."""
+        return self.forward_path.logits(input_values, attention_mask)
+
+    def _model_logits(self, inputs: ModelInputs) -> torch.Tensor:
+        return model_logits(self.model, inputs)  # self.model read per call: it may be replaced
 
     def _step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
         labels = batch["labels"]
@@ -230,7 +234,7 @@ class EmotionClassifier(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch["input_values"], batch["attention_mask"])
-        return {"index": batch["index"], "probs": logits.float().softmax(-1)}
+        return {"index": batch["index"], "probs": self.forward_path.probabilities(logits)}
 
     def on_test_epoch_start(self) -> None:
         self.test_outputs = []

@@ -1,4 +1,5 @@
-"""Waveform preprocessing shared by training and inference, without Lightning's import cost."""
+"""Waveform normalisation for the one forward path (:mod:`ser.forward`), which training and
+inference share; without Lightning's import cost."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 
 from ser.audio import TARGET_SR, AudioError, load_audio
+from ser.forward import probabilities_of
 from ser.labels import LABELS
 from ser.metrics import classification_summary
 from ser.figures import confusion_figure
@@ -69,7 +70,7 @@ class WandbValidationReport(L.Callback):
         index = torch.cat([o["index"] for o in outputs]).tolist()
         logits = torch.cat([o["logits"] for o in outputs])
         labels = torch.cat([o["labels"] for o in outputs]).tolist()
-        probs = logits.softmax(-1)
+        probs = probabilities_of(logits)  # the checkpoint's own (no temperature yet)
         preds = probs.argmax(-1).tolist()
         keep = [i for i, y in enumerate(labels) if y >= 0]
         summary = classification_summary([labels[i] for i in keep], [preds[i] for i in keep])

@@ -37,7 +37,7 @@ from ser.inference.predictions_table import (
     summary,
     table_line,
 )
-from ser.inference.recognizer import Result
+from ser.inference.results import Result
 from ser.model_card import append_evaluation
 
 log = logging.getLogger(__name__)

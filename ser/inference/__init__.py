@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from ser.inference.legacy import load_model, predict_emotion
 from ser.inference.loading import ModelLoadError, load_for_inference
-from ser.inference.recognizer import EmotionRecognizer, Prediction, Result, WindowPrediction
+from ser.inference.recognizer import EmotionRecognizer
+from ser.inference.results import Prediction, Result, WindowPrediction
 from ser.inference.windows import WindowPlan
 
 __all__ = [

@@ -33,6 +33,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,11 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from ser.backbones import uses_attention_mask
-from ser.inference.loading import LoadedModel, ModelLoadError, load_for_inference
 from ser.checksums import write_checksums
+from ser.data.batching import collate_clips
+from ser.forward import ForwardPath, model_logits
+from ser.inference.loading import LoadedModel, ModelLoadError, load_for_inference
 from ser.inference.runtime import ONNX_EXTRA_HINT, ONNX_FILES
-from ser.preprocessing import normalize_waveforms
 
 log = logging.getLogger(__name__)
 
@@ -144,32 +146,25 @@ def parity_clips(sampling_rate: int, seconds: tuple[float, ...] = PARITY_SECONDS
     return clips
 
 
-def _batch(clips: list[np.ndarray], normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    longest = max(c.size for c in clips)
-    values = torch.zeros(len(clips), longest)
-    mask = torch.zeros(len(clips), longest, dtype=torch.long)
-    for row, clip in enumerate(clips):
-        values[row, : clip.size] = torch.from_numpy(clip)
-        mask[row, : clip.size] = 1
-    return (normalize_waveforms(values, mask) if normalize else values), mask
-
-
 def check_parity(model: PreTrainedModel, file: Path, clips: list[np.ndarray], *,
                  normalize: bool = True, sampling_rate: int = 16000) -> dict[str, Any]:
-    """Logits of PyTorch fp32 and of ONNX Runtime on ``clips``: one at a time, and as one padded
-    batch where the model takes a mask. Returns the largest difference and the label agreement."""
+    """Logits of PyTorch fp32 and of ONNX Runtime on ``clips``, prepared by the one forward
+    path (:mod:`ser.forward`): one at a time, and as one padded batch where the model takes a
+    mask. Returns the largest difference and the label agreement."""
     from ser.inference.onnx_runtime import OnnxRuntime
 
     runtime = OnnxRuntime(file, model.config)
-    with_mask = uses_attention_mask(model.config)
-    groups = [[c] for c in clips] + ([clips] if with_mask and len(clips) > 1 else [])
+    path = ForwardPath(partial(model_logits, model), uses_mask=uses_attention_mask(model.config),
+                       normalize=normalize)
+    groups = [[c] for c in clips] + ([clips] if path.uses_mask and len(clips) > 1 else [])
     worst, agree, total, scale = 0.0, 0, 0, 0.0
     for group in groups:
-        values, mask = _batch(group, normalize)
+        batch = collate_clips([{"input_values": c, "label": -1, "index": i, "error": None}
+                               for i, c in enumerate(group)])
+        inputs = path.inputs(batch["input_values"], batch["attention_mask"])
         with torch.inference_mode():
-            reference = model(input_values=values,
-                              attention_mask=mask if with_mask else None).logits.numpy()
-        got = runtime.logits(values, mask)
+            reference = path.logits_of(inputs).numpy()
+        got = runtime.logits(inputs).numpy()
         worst = max(worst, float(np.abs(got - reference).max()))
         scale = max(scale, float(np.abs(reference).max()))
         agree += int((got.argmax(1) == reference.argmax(1)).sum())

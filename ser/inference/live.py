@@ -32,7 +32,7 @@ import numpy as np
 import soxr
 
 from ser.audio import TARGET_SR
-from ser.inference.recognizer import WindowPrediction
+from ser.inference.results import WindowPrediction
 from ser.inference.timeline import score_segments
 from ser.inference.vad import SpeechSegment, SpeechSegmenter, VadConfig
 

@@ -23,7 +23,8 @@ from transformers.feature_extraction_utils import FeatureExtractionMixin
 
 from ser.backbones import uses_attention_mask
 from ser.checksums import ChecksumError, onnx_weight_files, verify_checksums
-from ser.inference.loading import ModelLoadError, _feature_extractor_of, check_labels
+from ser.forward import ModelInputs
+from ser.inference.loaded_model import ModelLoadError, check_labels, feature_extractor_of
 from ser.inference.runtime import ONNX_EXTRA_HINT, onnx_files
 
 log = logging.getLogger(__name__)
@@ -85,20 +86,22 @@ class OnnxRuntime:
         self.file = file
         self.config = config
         self.device = torch.device("cpu")
-        self.uses_mask = uses_attention_mask(config)
         self.feeds_mask = "attention_mask" in inputs
-        if self.uses_mask and not self.feeds_mask:
+        if uses_attention_mask(config) and not self.feeds_mask:
             raise ModelLoadError(f"{file}: the model takes an attention mask but the ONNX file "
                                  "has no attention_mask input; export it again")
         self.quantized = "int8" in file.name
         self.description = (f"ONNX Runtime {ort.__version__} {file.name} "
                             f"({options.intra_op_num_threads} threads)")
 
-    def logits(self, values: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-        feeds = {"input_values": values.detach().cpu().numpy().astype(np.float32, copy=False)}
+    def logits(self, inputs: ModelInputs) -> torch.Tensor:
+        feeds = {"input_values": inputs.values.detach().cpu().numpy().astype(np.float32,
+                                                                             copy=False)}
         if self.feeds_mask:
-            feeds["attention_mask"] = mask.detach().cpu().numpy().astype(np.int64, copy=False)
-        return np.asarray(self.session.run(["logits"], feeds)[0], dtype=np.float32)
+            feeds["attention_mask"] = inputs.mask.detach().cpu().numpy().astype(np.int64,
+                                                                                copy=False)
+        return torch.from_numpy(np.asarray(self.session.run(["logits"], feeds)[0],
+                                           dtype=np.float32))
 
 
 def load_onnx(path: str | os.PathLike, *, precision: str = "auto", quantize: bool = False,
@@ -119,4 +122,4 @@ def load_onnx(path: str | os.PathLike, *, precision: str = "auto", quantize: boo
         raise ModelLoadError(str(exc)) from exc
     runtime = OnnxRuntime(file, config, threads=threads)
     log.info("loaded ONNX model %s", file)
-    return runtime, _feature_extractor_of(folder, config)
+    return runtime, feature_extractor_of(folder, config)

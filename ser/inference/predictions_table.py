@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ser.inference.files import true_label
-from ser.inference.recognizer import Prediction, Result
+from ser.inference.results import Prediction, Result
 from ser.labels import LABELS
 
 PROB_COLUMNS: tuple[str, ...] = tuple(f"p_{label}" for label in LABELS)

@@ -1,6 +1,8 @@
-"""Runtimes: what turns one prepared batch into logits. Everything above (decoding, batching,
-windows, per-file errors) is :class:`~ser.inference.recognizer.EmotionRecognizer`'s, shared by
-every runtime, so a runtime is only "logits of a batch".
+"""Runtimes: what turns one prepared batch into logits. Preparing it (normalisation, the
+attention mask) and the probabilities are :class:`ser.forward.ForwardPath`'s, the path training
+takes too; everything around it (decoding, batching, windows, per-file errors) is
+:class:`~ser.inference.recognizer.EmotionRecognizer`'s. A runtime is only "logits of a batch",
+and its speed-ups are its options.
 
 * :class:`TorchRuntime`: the Hugging Face model in PyTorch (fp32, bf16 autocast, or int8 Linear
   layers), with the time-major feature encoder of :mod:`ser.inference.speedups`.
@@ -18,13 +20,12 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
-from ser.backbones import uses_attention_mask
-from ser.inference.loading import ModelLoadError
-from ser.inference.precision import autocast_dtype
+from ser.forward import ModelInputs, model_logits
+from ser.inference.loaded_model import ModelLoadError
+from ser.inference.precision import PRECISIONS, autocast_dtype
 from ser.inference.speedups import clip_lengths, quantize_int8, use_time_major_encoder
 
 log = logging.getLogger(__name__)
@@ -36,17 +37,16 @@ ONNX_EXTRA_HINT = "pip install 'ser[onnx]' (onnxruntime, onnx, onnxscript)"
 
 
 class Runtime(Protocol):
-    """Logits [B, num_labels] of a zero-padded, normalised batch ``values`` [B, T] (float32,
-    CPU) with its ``mask`` [B, T] (1 on real samples). Rows are cut to the longest clip already;
-    for a model that takes no attention mask every row has the same length."""
+    """Logits [B, num_labels] (float32, CPU) of prepared inputs (CPU; see
+    :class:`ser.forward.ModelInputs`). Rows are cut to the longest clip already; for a model
+    that takes no attention mask every row has the same length."""
 
     name: str
     config: PretrainedConfig
     device: torch.device
-    uses_mask: bool
     description: str
 
-    def logits(self, values: torch.Tensor, mask: torch.Tensor) -> np.ndarray: ...
+    def logits(self, inputs: ModelInputs) -> torch.Tensor: ...
 
 
 class TorchRuntime:
@@ -61,7 +61,6 @@ class TorchRuntime:
             raise ValueError("int8 quantization (quantize=True) runs on the CPU only")
         self.device = device
         self.config = model.config
-        self.uses_mask = uses_attention_mask(model.config)
         model = model.eval().to(device)
         self.fast_encoder = fast_encoder and use_time_major_encoder(model)
         if quantize:
@@ -76,15 +75,35 @@ class TorchRuntime:
             "int8 Linear" if quantize else "",
             "time-major conv encoder" if self.fast_encoder else "")))
 
-    def logits(self, values: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-        values = values.to(self.device, non_blocking=True)
-        mask_on = mask.to(self.device, non_blocking=True) if self.uses_mask else None
+    def logits(self, inputs: ModelInputs) -> torch.Tensor:
+        lengths = inputs.lengths() if self.fast_encoder else None
+        inputs = inputs.to(self.device)
         autocast = (torch.autocast(self.device.type, dtype=self.autocast_dtype)
                     if self.autocast_dtype is not None else contextlib.nullcontext())
-        lengths = mask.sum(dim=1).tolist() if self.fast_encoder else None
         with torch.inference_mode(), autocast, clip_lengths(lengths):
-            logits = self.model(input_values=values, attention_mask=mask_on).logits
-        return logits.float().cpu().numpy()
+            logits = model_logits(self.model, inputs)
+        return logits.float().cpu().clone()  # clone: a plain tensor, not an inference-mode one
+
+
+def as_runtime(model: PreTrainedModel | Runtime, *, device: str | torch.device | None = None,
+               precision: str = "auto", quantize: bool = False,
+               fast_encoder: bool = True) -> Runtime:
+    """A :class:`TorchRuntime` with these options for a PyTorch model (``device``: CUDA if
+    available, else the CPU); a ready runtime as it is, its options being its own."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if isinstance(model, PreTrainedModel):
+        return TorchRuntime(
+            model, device=torch.device(device) if device is not None else _default_device(),
+            precision=precision, quantize=quantize, fast_encoder=fast_encoder)
+    if (device, precision, quantize, fast_encoder) != (None, "auto", False, True):
+        raise ValueError("device, precision, quantize and fast_encoder belong to the runtime "
+                         f"when a {type(model).__name__} is passed; set them when building it")
+    return model
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def onnxruntime_available() -> bool:

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ser.audio import TARGET_SR, audio_info, load_audio, to_mono
-from ser.inference.recognizer import Prediction, WindowPrediction, _summarise
+from ser.inference.results import Prediction, WindowPrediction, summarise
 from ser.inference.vad import SpeechSegment, SpeechSegmenter, VadConfig
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def score_segments(recognizer: EmotionRecognizer,
     probs = recognizer.probabilities([s.audio for s in segments])
     out = []
     for s, p in zip(segments, probs):
-        label, confidence, mapping = _summarise(p)
+        label, confidence, mapping = summarise(p)
         out.append(WindowPrediction(s.start, s.end, label, confidence, mapping))
     return out
 

@@ -4,18 +4,22 @@ A 10-minute recording at 48 kHz stereo is 230 MB as float32; decoding it whole t
 would cost more memory than the model. Each window is decoded on its own with
 ``load_audio(offset=, duration=)`` (libsndfile seeks, so only that slice is read), so the peak
 memory of a long file is that of ``batch_size`` windows, whatever its length.
+
+Each window gets its own prediction; the whole recording's is the **mean of the window
+probabilities** (each window weighted equally) and its argmax (:func:`score_windows`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ser.audio import load_audio
+from ser.inference.results import Prediction, WindowPrediction, summarise
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,27 @@ def array_windows(audio: np.ndarray, starts: list[float], window: float, *,
     for start in starts:
         first = int(round(start * sampling_rate))
         yield audio[first:first + size]
+
+
+def score_windows(probabilities: Callable[[Sequence[np.ndarray]], np.ndarray],
+                  windows: Iterable[np.ndarray], starts: list[float], duration: float, *,
+                  window: float, batch_size: int) -> Prediction:
+    """The prediction of a recording from its windows, scored ``batch_size`` at a time by
+    ``probabilities`` (clips -> [N, 6]); one :class:`WindowPrediction` per window."""
+    rows: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    for clip in windows:
+        pending.append(clip)
+        if len(pending) == batch_size:
+            rows.append(probabilities(pending))
+            pending = []
+    if pending:
+        rows.append(probabilities(pending))
+    probs = np.concatenate(rows)
+    per_window = []
+    for start, p in zip(starts, probs):
+        label, confidence, mapping = summarise(p)
+        end = min(start + window, duration)
+        per_window.append(WindowPrediction(start, round(end, 6), label, confidence, mapping))
+    return Prediction.from_probabilities(probs.mean(axis=0), duration=duration,
+                                         windows=tuple(per_window))
