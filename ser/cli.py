@@ -87,7 +87,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ser.audio import AudioLimits
     from ser.history.service import HistoryOptions
     from ser.serve import cors_origins_with, run_server
-    from ser.serve_live import StreamLimits
+    from ser.serve.live import StreamLimits
 
     options = {"device": args.device, "threads": args.threads, "runtime": args.runtime,
                "raw_probabilities": args.raw_probabilities or None}
@@ -173,7 +173,7 @@ def _export_doc() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ser.serve_schedule import DEFAULT_AGEING
+    from ser.serve.schedule import DEFAULT_AGEING
 
     parser = argparse.ArgumentParser(prog="ser", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
