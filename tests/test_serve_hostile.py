@@ -18,7 +18,7 @@ import soundfile as sf
 from ser.inference import Prediction
 from ser.labels import LABELS
 from ser.serve import DEFAULT_CORS_ORIGINS, ServerThread, cors_origins_with, create_app
-from ser.serve_schedule import PriorityGate, PrioritySlots
+from ser.serve.schedule import PriorityGate, PrioritySlots
 
 RATE = 16000
 

@@ -17,7 +17,7 @@ from live_audio import layout, trimmed
 from ser.inference import EmotionRecognizer
 from ser.model import EmotionClassifier
 from ser.serve import ServerThread, create_app
-from ser.serve_live import StreamLimits
+from ser.serve.live import StreamLimits
 
 websocket = pytest.importorskip("websocket")  # websocket-client
 

@@ -13,7 +13,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from ser.audio import _sniff_format
+from ser.audio.formats import sniff_format
 
 _KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{2,5}$")
 
@@ -29,7 +29,7 @@ class AudioArchive:
 
     @staticmethod
     def key(sha256: str, data: bytes) -> str:
-        fmt = _sniff_format(data[:16])
+        fmt = sniff_format(data[:16])
         return f"{sha256[:2]}/{sha256}.{fmt.lower() if fmt else 'bin'}"
 
     def path(self, key: str) -> Path:

@@ -23,7 +23,7 @@ from ser.history.records import ID_PATTERN, csv_writer
 from ser.history.service import READ_FLUSH_S, History, HistoryUnavailable
 from ser.history.store import HistoryStore
 from ser.history.writer import describe_error
-from ser.serve_api import ErrorBody
+from ser.serve.api import ErrorBody
 
 # What every history route may answer besides 200 (all {"detail": str}), for /openapi.json.
 RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -1,60 +1,16 @@
-"""The ``ser`` command: one sub-command per job, each a thin shell over a plain function."""
+"""The ``ser`` command line: the parser of every sub-command, its options and their checks.
+Each sub-command's body is in :mod:`ser.cli.commands`."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 
+from ser.cli import commands
 
-def _cmd_synth(args: argparse.Namespace) -> int:
-    from ser.data.synthetic import write_synthetic_corpora
-
-    roots = write_synthetic_corpora(args.out_dir, seed=args.seed, size=args.size)
-    for layout, root in roots.items():
-        print(f"{layout}: {root}")
-    return 0
-
-
-def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ser.corpus_report import inspect_corpus
-
-    report = inspect_corpus(args.data_root, figure=args.figure)
-    print(report.to_text())
-    return 1 if report.fatal else 0
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from ser.inference.command import run_predict
-
-    if args.plot is not None and not args.timeline:
-        print("error: --plot needs --timeline", file=sys.stderr)
-        return 2
-    if args.timeline:
-        from ser.inference.timeline_report import run_timeline
-
-        return run_timeline(
-            args.model, args.inputs, out=args.out, plot=args.plot, vad=_vad_config(args),
-            batch_size=args.batch_size, threads=args.threads, backbone=args.backbone,
-            device=args.device, quantize=args.quantize, trust_checkpoint=args.trust_checkpoint,
-            raw_probabilities=args.raw_probabilities, runtime=args.runtime)
-
-    return run_predict(
-        args.model, args.inputs, out=args.out, windows_out=args.windows_out,
-        batch_size=args.batch_size, window=args.window, hop=args.hop,
-        long_threshold=args.long_threshold, threads=args.threads, workers=args.workers,
-        backbone=args.backbone, device=args.device, quantize=args.quantize,
-        trust_checkpoint=args.trust_checkpoint, raw_probabilities=args.raw_probabilities,
-        runtime=args.runtime,
-    )
-
-
-def _vad_config(args: argparse.Namespace):
-    from ser.inference.vad import VadConfig
-
-    return VadConfig(threshold=args.vad_threshold, max_segment=args.max_segment,
-                     min_silence=args.min_silence)
+# ``ser --help``'s description.
+DESCRIPTION = ("The ``ser`` command: one sub-command per job, each a thin shell over a plain "
+               "function.")
 
 
 def _add_vad_options(parser: argparse.ArgumentParser) -> None:
@@ -66,80 +22,6 @@ def _add_vad_options(parser: argparse.ArgumentParser) -> None:
                        help="seconds of silence that end a segment (default 0.25)")
     group.add_argument("--vad-threshold", type=float, default=0.5,
                        help="speech probability that starts a segment (default 0.5)")
-
-
-def _cmd_stream(args: argparse.Namespace) -> int:
-    from ser.inference.replay import run_replay
-
-    return run_replay(args.model, args.file, speed=args.speed, vad=_vad_config(args),
-                      threads=args.threads, backbone=args.backbone, device=args.device,
-                      partials=not args.no_partials)
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    from ser.history.store import StoreConfigError, resolve_store_url
-
-    try:
-        resolve_store_url(args.store)  # a bad --store fails now, not after the model loads
-    except StoreConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    from ser.audio import AudioLimits
-    from ser.history.service import HistoryOptions
-    from ser.serve import cors_origins_with, run_server
-    from ser.serve_live import StreamLimits
-
-    options = {"device": args.device, "threads": args.threads, "runtime": args.runtime,
-               "raw_probabilities": args.raw_probabilities or None}
-    limits = AudioLimits(max_seconds=args.max_seconds, max_channels=args.max_channels,
-                         min_rate=args.min_rate, max_rate=args.max_rate)
-    try:
-        return run_server(
-            args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
-            cors_origins=cors_origins_with(args.cors_origin or ()),
-            limits=limits, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
-            ageing=args.ageing, backbone=args.backbone,
-            recognizer_options={k: v for k, v in options.items() if v is not None},
-            history=HistoryOptions(store=args.store, keep_audio=args.keep_audio,
-                                   log_clients=args.log_clients),
-            stream_limits=StreamLimits(max_streams=args.max_streams),
-        )
-    except (StoreConfigError, OSError) as err:  # e.g. a --keep-audio folder that cannot be made
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-def _cmd_history(args: argparse.Namespace) -> int:
-    from ser.history.command import run_history
-
-    return run_history(args.store, limit=args.limit, out=args.out)
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    from ser.inference.export import run_export
-
-    return run_export(args.model, args.onnx, int8=args.int8, backbone=args.backbone,
-                      trust_checkpoint=args.trust_checkpoint, exporter=args.exporter)
-
-
-def _cmd_audit(args: argparse.Namespace) -> int:
-    from ser.audit.command import run_audit
-
-    return run_audit(args.train, args.eval, out=args.out, threshold=args.threshold,
-                     cache_dir=args.cache_dir, workers=args.workers, data_root=args.data_root)
-
-
-def _cmd_summarize(args: argparse.Namespace) -> int:
-    from ser.sweeps import best_line, summarize_sweep
-
-    try:
-        frame = summarize_sweep(args.sweep_dir)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print((args.sweep_dir / "summary.md").read_text(), end="")
-    print(best_line(frame))
-    return 0
 
 
 def _positive(kind: type):
@@ -173,9 +55,9 @@ def _export_doc() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ser.serve_schedule import DEFAULT_AGEING
+    from ser.serve.schedule import DEFAULT_AGEING
 
-    parser = argparse.ArgumentParser(prog="ser", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ser", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -185,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", choices=["tiny", "demo", "full"], default="demo",
                        help="tiny: a few files per class (tests); demo: the offline demo; "
                             "full: the real corpora's sizes (benchmarks)")
-    synth.set_defaults(func=_cmd_synth)
+    synth.set_defaults(func=commands.cmd_synth)
 
     insp = sub.add_parser("inspect", help="describe a corpus folder and the problems in it")
     insp.add_argument("data_root", type=Path)
@@ -193,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write the class-distribution PNG "
                            "(default: DATA_ROOT/class_distribution.png, or the current folder "
                            "if DATA_ROOT is read-only)")
-    insp.set_defaults(func=_cmd_inspect)
+    insp.set_defaults(func=commands.cmd_inspect)
 
     pred = sub.add_parser(
         "predict", help="predict the emotion of audio files, folders or globs",
@@ -241,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --timeline: write a PNG per file into DIR")
     _add_vad_options(pred)
     _add_runtime(pred)
-    pred.set_defaults(func=_cmd_predict)
+    pred.set_defaults(func=commands.cmd_predict)
 
     live = sub.add_parser(
         "stream", help="replay an audio file in real time through live recognition",
@@ -256,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--backbone", default=None)
     live.add_argument("--device", default=None)
     _add_vad_options(live)
-    live.set_defaults(func=_cmd_stream)
+    live.set_defaults(func=commands.cmd_stream)
 
     serve = sub.add_parser(
         "serve", help="serve predictions over HTTP (POST /predict, GET /ping, upload page at /)",
@@ -315,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-streams", type=_positive(int), default=4,
                        help="concurrent /stream WebSocket sessions (default 4)")
     _add_runtime(serve)
-    serve.set_defaults(func=_cmd_serve)
+    serve.set_defaults(func=commands.cmd_serve)
 
     hist = sub.add_parser(
         "history", help="list the predictions a server recorded (newest first)",
@@ -327,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the newest N records (default: 20 on the screen, all with --out)")
     hist.add_argument("--out", type=Path, default=None, metavar="FILE.csv|FILE.json",
                       help="write the records to a CSV (one row each) or JSON file")
-    hist.set_defaults(func=_cmd_history)
+    hist.set_defaults(func=commands.cmd_history)
 
     exp = sub.add_parser("export", help="export a model to ONNX (with a parity check)",
                          description=_export_doc())
@@ -341,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--trust-checkpoint", action="store_true")
     exp.add_argument("--exporter", choices=["legacy", "dynamo"], default="legacy",
                      help="torch.onnx.export's TorchScript (default) or torch.export path")
-    exp.set_defaults(func=_cmd_export)
+    exp.set_defaults(func=commands.cmd_export)
 
     aud = sub.add_parser(
         "audit", help="find evaluation clips that are also in the training data",
@@ -368,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "~/.cache/ser/fingerprints)")
     aud.add_argument("--workers", type=_positive(int), default=None,
                      help="decoding processes (default 2)")
-    aud.set_defaults(func=_cmd_audit)
+    aud.set_defaults(func=commands.cmd_audit)
 
     summ = sub.add_parser(
         "summarize", help="one table of a training multirun's jobs, best first",
@@ -376,16 +258,5 @@ def build_parser() -> argparse.ArgumentParser:
                     "summary.csv and summary.md into SWEEP_DIR, prints the table and the best job.")
     summ.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR",
                       help="a multirun folder, e.g. outputs/train/multiruns/<time>_<host-pid>")
-    summ.set_defaults(func=_cmd_summarize)
+    summ.set_defaults(func=commands.cmd_summarize)
     return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -42,11 +42,13 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
-from ser.serve_api import ERROR_RESPONSES
 from ser.audio import AudioError
 from ser.inference.live import LiveSession, StreamEvent
+from ser.serve.api import ERROR_RESPONSES
+from ser.serve.uploads import STATUS_OF_KIND, decode_upload, shown_name
 
-log = logging.getLogger(__name__)
+# The name its log lines had before the module moved into ser/serve/.
+log = logging.getLogger("ser.serve_live")
 
 MIN_RATE, MAX_RATE = 8_000, 192_000
 
@@ -80,7 +82,7 @@ class _Refused(Exception):
 
 def model_runner(state: Any) -> Any:
     """``await run(fn, seconds)``: ``fn`` on a worker thread, holding the server's model gate
-    (:class:`ser.serve_schedule.PriorityGate`, shared with ``/predict``; cheapest first)."""
+    (:class:`ser.serve.schedule.PriorityGate`, shared with ``/predict``; cheapest first)."""
 
     async def run(fn: Any, seconds: float) -> Any:
         def gated() -> Any:
@@ -102,10 +104,8 @@ def add_live_routes(app: FastAPI, *, limits: StreamLimits, upload_limit: int,
     @app.post("/timeline", responses=ERROR_RESPONSES,
               summary="Emotion per speech segment of one (long) recording")
     async def timeline(request: Request, file: UploadFile = File(...)) -> JSONResponse:
-        from ser.serve import _STATUS_OF_KIND, _decode, _shown_name
-
         state = request.app.state
-        shown = _shown_name(file.filename)
+        shown = shown_name(file.filename)
         data = await file.read()
         await file.close()
         if len(data) > upload_limit:
@@ -116,13 +116,13 @@ def add_live_routes(app: FastAPI, *, limits: StreamLimits, upload_limit: int,
         recognizer = state.recognizer
         run = model_runner(state)
         try:
-            clip = await anyio.to_thread.run_sync(_decode, io.BytesIO(data), shown,
+            clip = await anyio.to_thread.run_sync(decode_upload, io.BytesIO(data), shown,
                                                   recognizer.sampling_rate, state.audio_limits,
                                                   limiter=state.work_threads)
             result = await run(lambda: recognizer.timeline(clip, recognizer.sampling_rate),
                                clip.size / recognizer.sampling_rate)
         except AudioError as exc:
-            status = _STATUS_OF_KIND.get(exc.kind, 400)
+            status = STATUS_OF_KIND.get(exc.kind, 400)
             return JSONResponse({"detail": f"cannot use the uploaded file {shown}: {exc.reason}"},
                                 status_code=status)
         return JSONResponse({

@@ -1,17 +1,20 @@
 """The shapes of ``ser serve``'s answers, for ``/openapi.json``: a client generated from the
 schema gets the 200 body's fields and, for every refusal, ``{"detail": str}``.
 
-The server builds its JSON with :func:`ser.serve.prediction_payload`; these models describe
-it (``tests/test_serve_openapi.py`` checks the two agree, with schemathesis).
+The server builds its JSON with :func:`prediction_payload` (below); these models describe it
+(``tests/test_serve_openapi.py`` checks the two agree, with schemathesis).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ser.labels import LABELS
+
+if TYPE_CHECKING:
+    from ser.inference import Prediction
 
 Label = Literal[LABELS]  # type: ignore[valid-type]
 Probability = Field(ge=0.0, le=1.0)
@@ -77,4 +80,25 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _error("the server is busy (too many requests in progress); retry shortly"),
 }
 
-__all__ = ["ERROR_RESPONSES", "ErrorBody", "PingBody", "PredictionBody", "WindowBody"]
+def prediction_payload(prediction: Prediction) -> dict[str, Any]:
+    """The JSON the front end expects; ``windows`` only for recordings cut into windows."""
+    body: dict[str, Any] = {
+        "emotion": prediction.label,
+        "confidence": prediction.confidence,
+        "probabilities": dict(prediction.probabilities),
+    }
+    if prediction.duration is not None:
+        body["duration"] = prediction.duration
+    if prediction.warning:
+        body["warning"] = prediction.warning
+    if prediction.windows:
+        body["windows"] = [
+            {"start": w.start, "end": w.end, "emotion": w.label, "confidence": w.confidence,
+             "probabilities": dict(w.probabilities)}
+            for w in prediction.windows
+        ]
+    return body
+
+
+__all__ = ["ERROR_RESPONSES", "ErrorBody", "PingBody", "PredictionBody", "WindowBody",
+           "prediction_payload"]
