@@ -226,6 +226,7 @@ def load_backbone(
     replaced = {_key_name(k) for k in info.get("mismatched_keys") or ()}
     fresh = sorted(set(info.get("missing_keys") or ()) | replaced)
     unused = sorted(info.get("unexpected_keys") or ())
+    init_layer_weights(model, fresh)
     fresh += fit_head(model, head_labels(own_config), name_or_path, loaded_keys=fresh,
                       had_head=bool(replaced or unused))
     fresh = sorted(set(fresh))
@@ -236,6 +237,22 @@ def load_backbone(
         log.warning("%s: %d tensor(s) of the checkpoint are not used by %s: %s", name_or_path,
                     len(unused), type(model).__name__, ", ".join(unused))
     return model
+
+
+def init_layer_weights(model: PreTrainedModel, fresh: list[str]) -> None:
+    """Give a ``layer_weights`` missing from the checkpoint the architecture's own start: equal
+    weights, ``1 / num_layers`` each.
+
+    Why: ``from_pretrained`` (transformers 5) allocates the model without values and fills only
+    what the checkpoint holds or ``_init_weights`` initialises; the audio-classification models'
+    ``_init_weights`` skip the bare ``layer_weights`` parameter, so it kept whatever the memory held
+    (1e-23, or -3e+27 in one run). Training then started from a different point in every process,
+    and a resumed run could not end like an uninterrupted one (issue 12).
+    """
+    weights = getattr(model, "layer_weights", None)
+    if "layer_weights" in fresh and isinstance(weights, torch.nn.Parameter):
+        with torch.no_grad():
+            weights.fill_(1.0 / weights.numel())
 
 
 def _key_name(key) -> str:

@@ -176,6 +176,21 @@ def test_weighted_layer_sum_adds_trainable_layer_weights():
     assert out.shape == (2, 6)
 
 
+def test_the_same_seed_builds_the_same_model_weighted_layer_sum_included():
+    """from_pretrained (transformers 5) left layer_weights as whatever memory held, so two runs
+    with one seed trained from different weights and a resumed run could not end like an
+    uninterrupted one (issue 12). Every parameter must come from the checkpoint or the seed."""
+    built = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        built.append(EmotionClassifier("tiny", use_weighted_layer_sum=True).state_dict())
+    first, second = built
+    for key, value in first.items():
+        assert torch.equal(value, second[key]), key
+    layers = first["model.layer_weights"]
+    assert torch.equal(layers, torch.full_like(layers, 1 / layers.numel()))  # the model's own start
+
+
 def test_balanced_class_weights_and_label_smoothing_change_the_loss():
     batch = {"input_values": torch.randn(3, 8000), "attention_mask": torch.ones(3, 8000).long(),
              "labels": torch.tensor([0, 0, 5])}

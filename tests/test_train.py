@@ -61,9 +61,10 @@ def test_every_experiment_composes_and_runs_fast_dev_run(experiment, tiny_corpor
         assert "ravdess" in json.loads((out / "metrics.json").read_text())
 
 
-def short_run(corpora, tmp_path: Path, *extra: str) -> tuple[Path, dict]:
+def short_run(corpora, tmp_path: Path, *extra: str, logger: str = "none") -> tuple[Path, dict]:
     cfg = compose_config("train", tmp_path, overrides_for(
-        corpora, "model=tiny", "logger=none", "trainer.max_epochs=2", "data.batch_size=4", *extra))
+        corpora, "model=tiny", f"logger={logger}", "trainer.max_epochs=2", "data.batch_size=4",
+        *extra))
     _, metrics = train(cfg)
     return run_dir(tmp_path), metrics
 
@@ -92,21 +93,30 @@ def test_exported_folder_works_in_transformers_pipeline(tiny_corpora, tmp_path):
 
 @pytest.mark.slow
 def test_resumed_run_ends_like_an_uninterrupted_one(tiny_corpora, tmp_path):
-    _, straight = short_run(tiny_corpora, tmp_path / "straight")
+    straight_run, straight = short_run(tiny_corpora, tmp_path / "straight", logger="csv")
     first, _ = short_run(tiny_corpora, tmp_path / "interrupted",
                          "+callbacks.interrupt._target_=helpers.InterruptAfterEpochs",
-                         "+callbacks.interrupt.epochs=1")
+                         "+callbacks.interrupt.epochs=1", logger="csv")
     last = first / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False, map_location="cpu")["epoch"] == 0
-    _, resumed = short_run(tiny_corpora, tmp_path / "resumed", f"ckpt_path={last}")
-    # The resumed job continues the interrupted run's folder and scores the same clips.
+    _, resumed = short_run(tiny_corpora, tmp_path / "resumed", f"ckpt_path={last}",
+                           logger="csv")
+    # The resumed job continues the interrupted run's folder ...
     assert Path(resumed["model"]) == first / "model"
+    # ... and its epochs, and then its final scores, are those of the uninterrupted run, exactly.
+    import pandas as pd
+
+    expected = _validation_per_epoch(straight_run)
+    assert sorted(expected) == [0, 1]
+    resumed_log = pd.read_csv(first / "csv" / "version_1" / "metrics.csv").dropna(subset=["val/ua"])
+    assert dict(zip(resumed_log["epoch"].astype(int), resumed_log["val/ua"])) == {1: expected[1]}
+    assert _validation_per_epoch(first) == expected
     for block in ("validation", "test"):
         assert resumed[block]["n"] == straight[block]["n"] > 0
-    # Known gap (issue 12 left open): with the tiny backbone of issue 15 the resumed run's
-    # second epoch no longer reproduces the uninterrupted one exactly, so equal metrics are not
-    # asserted here; the kill -9 test below checks where a resume restarts and what it keeps.
-    assert resumed["best_value"] is not None
+        assert resumed[block]["confusion"] == straight[block]["confusion"]
+        assert resumed[block]["ua"] == straight[block]["ua"]
+    assert resumed["best_value"] == straight["best_value"]
+    assert resumed["val_ua_best"] == straight["val_ua_best"]
 
 
 def _validation_per_epoch(run: Path) -> dict[int, float]:
@@ -226,10 +236,12 @@ def test_demo_learns_far_above_chance(tmp_path, capsys):
     """The offline demo, as a user runs it, but with its corpora written under tmp_path."""
     cfg = compose_config("train", tmp_path, ["experiment=demo"])
     _, metrics = train(cfg)
-    # Measured (issue 15: espeak-ng corpora, 600 clips of 30 speakers; filterbank tiny backbone,
-    # 25 epochs, data.split=group): best validation UA 0.67, synthetic-RAVDESS UA 0.48 (264 clips,
-    # cross-lingual). The bar leaves room for another split and seed: 3x chance on validation,
-    # 2x chance plus a little on RAVDESS; a demo that stops learning fails it.
+    # Measured (issue 12: espeak-ng corpora, 600 clips of 30 speakers; filterbank tiny backbone,
+    # layer weights starting equal, 25 epochs): validation UA / synthetic-RAVDESS UA (264 clips,
+    # cross-lingual) 0.63 / 0.32 with seed 42, 0.57 / 0.36 with seed 1, 0.53 / 0.28 with seed 2.
+    # (Issue 15's 0.67 / 0.48 came from runs whose layer weights started from uninitialised
+    # memory, a different start in every process.) The bars leave room for another split and
+    # seed: 3x chance on validation, 1.5x chance on RAVDESS; a demo that stops learning fails.
     assert metrics["validation"]["ua"] >= 0.50, metrics["validation"]["ua"]
-    assert metrics["ravdess"]["ua"] >= 0.35, metrics["ravdess"]["ua"]
+    assert metrics["ravdess"]["ua"] >= 0.25, metrics["ravdess"]["ua"]
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("model: ")
