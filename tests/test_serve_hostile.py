@@ -396,6 +396,32 @@ def test_ageing_is_an_option_of_ser_serve(monkeypatch):
         create_app(WindowedRecognizer(), ageing=-1)
 
 
+def test_a_client_resending_a_refused_upload_is_held_back_and_good_requests_are_not():
+    """A refused upload is answered after --refusal-delay, so a client resending a bad file in a
+    loop costs one parse per delay; a good upload is answered at once; the option reaches
+    create_app from ser serve."""
+    import ser.serve
+    from ser.cli import main
+
+    with ServerThread(create_app(WindowedRecognizer(), refusal_delay=0.4)) as url:
+        started = time.perf_counter()
+        bad = httpx.post(url + "/predict", files={"file": ("x.wav", b"not audio at all" * 64)},
+                         timeout=30)
+        held = time.perf_counter() - started
+        started = time.perf_counter()
+        good = httpx.post(url + "/predict", files={"file": ("c.wav", speech(1))}, timeout=30)
+        answered = time.perf_counter() - started
+    assert bad.status_code == 415 and held >= 0.4
+    assert good.status_code == 200 and answered < held
+    seen: dict = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ser.serve, "run_server", lambda model, **kw: seen.update(kw) or 0)
+        assert main(["serve", "--model", "m", "--store", "none", "--refusal-delay", "0"]) == 0
+        assert seen["refusal_delay"] == 0
+        assert main(["serve", "--model", "m", "--store", "none"]) == 0
+        assert seen["refusal_delay"] == 0.5
+
+
 def test_cors_defaults_and_additions():
     assert set(DEFAULT_CORS_ORIGINS) == {"http://localhost:3000", "http://127.0.0.1:3000"}
     assert cors_origins_with(["http://example.org", "http://localhost:3000"]) == (

@@ -38,7 +38,9 @@ def server(tmp_path_factory) -> str:
     model = EmotionClassifier("tiny").export(tmp_path_factory.mktemp("openapi") / "model")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    with ServerThread(create_app(model, recognizer_options={"device": "cpu"})) as url:
+    # refusal_delay=0: most of the generated cases are refused, each would wait 0.5 s
+    app = create_app(model, recognizer_options={"device": "cpu"}, refusal_delay=0)
+    with ServerThread(app) as url:
         yield url
     torch.set_num_threads(threads)
 

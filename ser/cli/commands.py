@@ -87,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
             cors_origins=cors_origins_with(args.cors_origin or ()),
             limits=limits, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
-            ageing=args.ageing, backbone=args.backbone,
+            ageing=args.ageing, refusal_delay=args.refusal_delay, backbone=args.backbone,
             recognizer_options={k: v for k, v in options.items() if v is not None},
             history=HistoryOptions(store=args.store, keep_audio=args.keep_audio,
                                    log_clients=args.log_clients),

@@ -55,7 +55,7 @@ def _export_doc() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ser.serve.schedule import DEFAULT_AGEING
+    from ser.serve.schedule import DEFAULT_AGEING, DEFAULT_REFUSAL_DELAY
 
     parser = argparse.ArgumentParser(prog="ser", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--body-timeout", type=_positive(float), default=60.0,
                        help="seconds an upload may take to arrive before it gets 408 "
                             "(default 60)")
+    serve.add_argument("--refusal-delay", type=_at_least_zero, default=DEFAULT_REFUSAL_DELAY,
+                       help="seconds a refused upload's 4xx answer is held back, so a client "
+                            "that resends a bad file at once cannot keep the server busy parsing "
+                            f"refusals (default {DEFAULT_REFUSAL_DELAY:g}; 0: answer at once)")
     serve.add_argument("--ageing", type=_at_least_zero, default=DEFAULT_AGEING,
                        help="uploads are decoded and run shortest first; a waiting upload gains "
                             "this many audio seconds of priority per second it waits, so later "

@@ -29,7 +29,7 @@ from ser.inference import EmotionRecognizer
 from ser.serve.api import PingBody
 from ser.serve.guard import Admission, RequestGuard
 from ser.serve.live import StreamLimits, add_live_routes
-from ser.serve.schedule import DEFAULT_AGEING, PriorityGate, PrioritySlots
+from ser.serve.schedule import DEFAULT_AGEING, DEFAULT_REFUSAL_DELAY, PriorityGate, PrioritySlots
 from ser.serve.uploads import add_predict_route
 
 # The package's logger: log lines name ser.serve, as before the package was split.
@@ -86,6 +86,7 @@ def create_app(
     max_concurrency: int = 1,
     decode_workers: int = 2,
     ageing: float = DEFAULT_AGEING,
+    refusal_delay: float = DEFAULT_REFUSAL_DELAY,
     max_pending: int = 64,
     limits: AudioLimits = DEFAULT_LIMITS,
     body_timeout: float = 60.0,
@@ -103,6 +104,8 @@ def create_app(
     ``long_threshold`` ...); ``on_ready`` is called once the model is loaded, before the first
     request is accepted. ``limits`` bound what an upload may contain (see the module docstring).
     ``ageing`` bounds how long cheapest-first lets a long upload wait (:mod:`ser.serve.schedule`).
+    ``refusal_delay``: seconds a refused upload's 4xx answer is held back (see
+    :data:`ser.serve.schedule.DEFAULT_REFUSAL_DELAY`).
     ``history`` says where answers are recorded (:mod:`ser.history`; default: nowhere).
     ``stream_limits`` (a :class:`ser.serve.live.StreamLimits`) bounds the ``/stream`` WebSocket.
     """
@@ -110,6 +113,8 @@ def create_app(
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
     if max_concurrency < 1 or decode_workers < 1 or max_pending < 1:
         raise ValueError("max_concurrency, decode_workers and max_pending must be at least 1")
+    if not 0 <= refusal_delay < float("inf"):
+        raise ValueError(f"refusal_delay must be a finite number >= 0, got {refusal_delay}")
     if not 0 <= ageing < float("inf"):
         raise ValueError(f"ageing must be a finite number >= 0, got {ageing}")
     if not body_timeout > 0:
@@ -141,6 +146,7 @@ def create_app(
         app.state.work_threads = anyio.CapacityLimiter(decode_workers)
         app.state.model_gate = PriorityGate(max_concurrency, ageing=ageing, clock=time.monotonic)
         app.state.audio_limits = limits
+        app.state.refusal_delay = refusal_delay
         try:
             await anyio.to_thread.run_sync(recorder.start, getattr(recognizer, "source", None))
         except Exception as exc:

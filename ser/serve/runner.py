@@ -17,7 +17,7 @@ from ser.history.service import HistoryOptions
 from ser.inference import EmotionRecognizer
 from ser.serve.app import DEFAULT_CORS_ORIGINS, create_app
 from ser.serve.guard import h11_protocol
-from ser.serve.schedule import DEFAULT_AGEING
+from ser.serve.schedule import DEFAULT_AGEING, DEFAULT_REFUSAL_DELAY
 
 # The package's logger: log lines name ser.serve, as before the package was split.
 log = logging.getLogger(__package__)
@@ -100,6 +100,7 @@ def run_server(
     header_timeout: float = 10.0,
     body_timeout: float = 60.0,
     ageing: float = DEFAULT_AGEING,
+    refusal_delay: float = DEFAULT_REFUSAL_DELAY,
     backbone: str | None = None,
     recognizer_options: dict[str, Any] | None = None,
     log_level: str = "info",
@@ -109,7 +110,8 @@ def run_server(
     """Serve until interrupted (Ctrl-C). Returns 1 if start-up failed (e.g. the model did not
     load; the reason is logged), else 0."""
     app = create_app(model, max_upload_mb=max_upload_mb, cors_origins=cors_origins,
-                     limits=limits, body_timeout=body_timeout, ageing=ageing, backbone=backbone,
+                     limits=limits, body_timeout=body_timeout, ageing=ageing,
+                     refusal_delay=refusal_delay, backbone=backbone,
                      recognizer_options=recognizer_options, history=history,
                      stream_limits=stream_limits)
     server = make_server(app, host=host, port=port, log_level=log_level,

@@ -43,6 +43,7 @@ def add_predict_route(app: FastAPI, limits: AudioLimits) -> None:
             ..., description="the recording: wav, flac, ogg or mp3")) -> JSONResponse:
         state = request.app.state
         shown = shown_name(file.filename)
+        refusal: JSONResponse | None = None
         try:
             if file.size == 0:
                 raise AudioError(shown, "empty file (0 bytes): nothing to analyse", "empty")
@@ -66,10 +67,14 @@ def add_predict_route(app: FastAPI, limits: AudioLimits) -> None:
                         if state.history.enabled else b"")
         except AudioError as exc:
             log.info("rejected upload %s: %s", shown, exc.reason)
-            return JSONResponse({"detail": f"cannot use the uploaded file {shown}: {exc.reason}"},
-                                status_code=STATUS_OF_KIND.get(exc.kind, 400))
+            refusal = JSONResponse({"detail": f"cannot use the uploaded file {shown}: "
+                                              f"{exc.reason}"},
+                                   status_code=STATUS_OF_KIND.get(exc.kind, 400))
         finally:
             await file.close()
+        if refusal is not None:  # held back: see ser.serve.schedule.DEFAULT_REFUSAL_DELAY
+            await anyio.sleep(getattr(state, "refusal_delay", 0.0))
+            return refusal
         body = prediction_payload(prediction)
         body.update(await state.history.record(data, file.filename, prediction,
                                                request.client.host if request.client else None))
