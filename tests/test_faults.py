@@ -56,10 +56,12 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def long_folder(base: Path, total_bytes: int) -> Path:
-    """A nested folder whose path is about ``total_bytes`` long (parts of 200 bytes)."""
+    """A nested folder whose path is ``total_bytes - 30`` long, whatever ``base`` is (parts of
+    at most 200 bytes; the last one fills the gap), so a file name of up to 30 bytes lands near
+    ``total_bytes``."""
     folder = base
-    while len(os.fsencode(folder)) < total_bytes - 220:
-        folder = folder / ("d" * 200)
+    while (gap := total_bytes - 30 - len(os.fsencode(folder))) > 1:
+        folder = folder / ("d" * min(200, gap - 1))
     folder.mkdir(parents=True)
     return folder
 

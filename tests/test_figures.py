@@ -22,7 +22,9 @@ matplotlib.use("svg")  # headless, and not the Agg that ser draws on
 
 import ser
 
-names = sorted(m.name for m in pkgutil.walk_packages(ser.__path__, "ser."))
+# a __main__ module runs its program when imported (python -m ser.cli): not a module to load
+names = sorted(m.name for m in pkgutil.walk_packages(ser.__path__, "ser.")
+               if not m.name.endswith(".__main__"))
 for name in names:
     importlib.import_module(name)
 assert matplotlib.get_backend() == "svg", f"after importing ser: {matplotlib.get_backend()}"
