@@ -32,19 +32,32 @@ MIN_INT8_AGREEMENT = 0.99
 CHECK_CLIPS = 300
 
 
-def top_labels(model_dir: Path, files: Sequence[str], *, precision: str) -> list[str | None]:
-    """The top label of each file by the ONNX model of ``precision`` (None where it failed)."""
+def top_labels(model_dir: Path, clips: Sequence[tuple[Any, int] | None], *,
+               precision: str) -> list[str | None]:
+    """The top label of each decoded clip by the ONNX model of ``precision`` (None where the
+    clip could not be decoded)."""
     from ser.inference.recognizer import EmotionRecognizer
 
     recognizer = EmotionRecognizer.from_pretrained(model_dir, runtime="onnx", precision=precision)
-    return [r.prediction.label if r.ok else None
-            for r in recognizer.predict_many(list(files), num_workers=0)]
+    present = [c for c in clips if c is not None]
+    labels = iter(r.prediction.label if r.ok else None
+                  for r in recognizer.predict_many(present, num_workers=0))
+    return [next(labels) if c is not None else None for c in clips]
 
 
 def int8_agreement(model_dir: Path, files: Sequence[str]) -> dict[str, Any]:
-    """How often the int8 model's top label equals the fp32 model's on ``files``."""
-    fp32 = top_labels(model_dir, files, precision="fp32")
-    int8 = top_labels(model_dir, files, precision="auto")  # the int8 file, as ser predict runs
+    """How often the int8 model's top label equals the fp32 model's on ``files`` (each file
+    decoded once, for both models)."""
+    from ser.audio import TARGET_SR, AudioError, load_audio
+
+    clips: list[tuple[Any, int] | None] = []
+    for f in files:
+        try:
+            clips.append((load_audio(f), TARGET_SR))
+        except AudioError:
+            clips.append(None)  # unreadable: counted in neither figure
+    fp32 = top_labels(model_dir, clips, precision="fp32")
+    int8 = top_labels(model_dir, clips, precision="auto")  # the int8 file, as ser predict runs
     scored = [(a, b) for a, b in zip(fp32, int8) if a is not None and b is not None]
     agree = sum(a == b for a, b in scored)
     return {"clips": len(scored), "agree": agree,
