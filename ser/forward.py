@@ -44,7 +44,7 @@ from transformers import PretrainedConfig
 from ser.backbones import uses_attention_mask
 from ser.data.batching import collate_clips
 from ser.labels import LABELS
-from ser.preprocessing import normalize_waveforms
+from ser.preprocessing import normalize_waveforms, pad_to_multiple
 
 
 @dataclass(frozen=True)
@@ -87,26 +87,32 @@ class ForwardPath:
 
     ``logits_of`` runs the model on prepared inputs; ``uses_mask`` says whether the model takes
     an attention mask, ``normalize`` whether clips are normalised (the feature extractor's
-    ``do_normalize``), ``logit_scale`` what logits are multiplied by before the softmax."""
+    ``do_normalize``), ``logit_scale`` what logits are multiplied by before the softmax.
+    ``pad_multiple`` (samples, 0: off) rounds batch lengths up for models that take the mask
+    (:func:`~ser.preprocessing.pad_to_multiple`): training sets it, inference cuts rows to the
+    longest clip instead."""
 
     logits_of: LogitsFn
     uses_mask: bool
     normalize: bool = True
     logit_scale: float = 1.0
+    pad_multiple: int = 0
 
     @classmethod
     def of(cls, config: PretrainedConfig, feature_extractor: Any, logits_of: LogitsFn, *,
-           logit_scale: float = 1.0) -> ForwardPath:
+           logit_scale: float = 1.0, pad_multiple: int = 0) -> ForwardPath:
         """The path of a model with this config and feature extractor."""
         return cls(logits_of, uses_mask=uses_attention_mask(config),
                    normalize=bool(getattr(feature_extractor, "do_normalize", True)),
-                   logit_scale=logit_scale)
+                   logit_scale=logit_scale, pad_multiple=pad_multiple)
 
     def inputs(self, values: torch.Tensor, mask: torch.Tensor) -> ModelInputs:
         """Raw zero-padded waveforms [B, T] with their mask (1 on real samples) as the model
         takes them."""
         if self.normalize:
             values = normalize_waveforms(values, mask)
+        if self.uses_mask and self.pad_multiple:
+            values, mask = pad_to_multiple(values, mask, self.pad_multiple)
         return ModelInputs(values, mask, mask if self.uses_mask else None)
 
     def logits(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,10 @@ _SCORES = {"val": "val_scores", "test": "test_scores"}  # stage -> metric key
 # Set in checkpoints written with the backbone frozen: they hold the trainable parameters only,
 # the backbone comes from this name (hub id or folder) when they are loaded.
 FROZEN_FROM_KEY = "ser_frozen_backbone_from"
+# Training batches are padded to a multiple of this many samples (0.1 s at 16 kHz) for backbones
+# that take the attention mask: on the CPU the demo's speed-perturbed crops cost 25-40 % more per
+# epoch without it (ser.preprocessing.pad_to_multiple, bench/BENCHMARKS.md issue 15).
+PAD_MULTIPLE = 1600
 
 
 def gather_from_ranks(items: list[Any]) -> list[Any]:
@@ -78,7 +82,7 @@ class EmotionClassifier(L.LightningModule):
         self.feature_extractor = load_feature_extractor(backbone, self.model.config)
         # Normalisation, attention mask, probabilities: the path inference takes too (ser.forward).
         self.forward_path = ForwardPath.of(self.model.config, self.feature_extractor,
-                                           self._model_logits)
+                                           self._model_logits, pad_multiple=PAD_MULTIPLE)
         self.use_mask = self.forward_path.uses_mask
         self._apply_freezing()
         if gradient_checkpointing:

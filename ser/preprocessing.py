@@ -19,4 +19,20 @@ def normalize_waveforms(values: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
     return (values - mean) / torch.sqrt(var + 1e-7) * mask_f
 
 
-__all__ = ["normalize_waveforms"]
+def pad_to_multiple(values: torch.Tensor, mask: torch.Tensor,
+                    multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad (and mask) a batch to the next multiple of ``multiple`` samples.
+
+    Why: the CPU convolution kernels are prepared per input shape, so training batches of ever
+    new lengths (random crops, speed perturbation) pay that set-up on nearly every step; a few
+    lengths reuse it (bench/BENCHMARKS.md, issue 15). Only for models that take the attention
+    mask: there masked padding leaves predictions as they are.
+    """
+    extra = -values.shape[-1] % multiple
+    if not extra:
+        return values, mask
+    return (torch.nn.functional.pad(values, (0, extra)),
+            torch.nn.functional.pad(mask, (0, extra)))
+
+
+__all__ = ["normalize_waveforms", "pad_to_multiple"]

@@ -75,6 +75,27 @@ def test_padding_does_not_change_a_clips_prediction():
     torch.testing.assert_close(alone, in_batch, atol=1e-4, rtol=1e-4)
 
 
+def test_batches_are_padded_to_a_multiple_of_0_1_s_without_changing_predictions():
+    from ser.model import PAD_MULTIPLE
+
+    torch.manual_seed(0)
+    module = EmotionClassifier("tiny").eval()
+    lengths: list[int] = []
+    module.model.register_forward_pre_hook(
+        lambda _m, _args, kwargs: lengths.append(kwargs["input_values"].shape[-1]),
+        with_kwargs=True)
+    values = torch.randn(2, 12345)
+    mask = torch.ones(2, 12345, dtype=torch.long)
+    mask[1, 10000:] = 0
+    values[1, 10000:] = 0
+    with torch.inference_mode():
+        logits = module(values, mask)
+        as_given = module.model(input_values=normalize_waveforms(values, mask),
+                                attention_mask=mask).logits
+    assert PAD_MULTIPLE == 1600 and lengths[0] == 12800
+    torch.testing.assert_close(logits, as_given, atol=1e-4, rtol=1e-4)
+
+
 def test_freezing_options():
     encoder_frozen = EmotionClassifier("tiny", freeze_feature_encoder=True)
     conv = encoder_frozen.model.wav2vec2.feature_extractor
