@@ -198,9 +198,9 @@ def test_speakers_follow_the_file_names_and_sexes(corpus: dict[str, Path]) -> No
     """Each Kaggle file is voiced by the speaker its name maps to (CREMA-D actor / RAVDESS
     actor), and the voices differ by sex as the speakers do."""
     from ser.data.speakers import kaggle_speaker
-    from ser.data.synthetic import _kaggle_jobs
+    from ser.data.synthetic.layouts import kaggle_jobs
 
-    specs, train, _ = _kaggle_jobs(0, "tiny")
+    specs, train, _ = kaggle_jobs(0, "tiny")
     by_path = {s.relpath: s for s in specs}
     pitch = {"male": [], "female": []}
     for item in train:
@@ -216,11 +216,11 @@ def test_speakers_follow_the_file_names_and_sexes(corpus: dict[str, Path]) -> No
 
 @pytest.mark.parametrize("size", ["tiny", "demo"])
 def test_enough_speakers_of_both_sexes_for_a_speaker_split(size: str) -> None:
-    from ser.data.synthetic import _kaggle_jobs, _ravdess_jobs
+    from ser.data.synthetic.layouts import kaggle_jobs, ravdess_jobs
 
-    specs, _, _ = _kaggle_jobs(0, size)
+    specs, _, _ = kaggle_jobs(0, size)
     kaggle = {(s.speaker, s.gender) for s in specs}
-    ravdess = {(s.speaker, s.gender) for s in _ravdess_jobs(size)}
+    ravdess = {(s.speaker, s.gender) for s in ravdess_jobs(size)}
     need = 10 if size == "tiny" else 20
     assert len(kaggle) >= need and {g for _, g in kaggle} == {"male", "female"}
     if size == "demo":
@@ -249,10 +249,10 @@ def test_concurrent_writers_on_a_fresh_folder_both_succeed(tmp_path: Path,
 
 
 def test_a_failed_write_leaves_no_partial_corpus(tmp_path: Path, monkeypatch) -> None:
-    import ser.data.synthetic as synthetic
+    import ser.data.synthetic.writer as writer
 
     calls = []
-    real = synthetic._write_clip
+    real = writer.write_clip
 
     def failing(job):
         calls.append(job)
@@ -260,7 +260,7 @@ def test_a_failed_write_leaves_no_partial_corpus(tmp_path: Path, monkeypatch) ->
             raise OSError("disk full (simulated)")
         return real(job)
 
-    monkeypatch.setattr(synthetic, "_write_clip", failing)
+    monkeypatch.setattr(writer, "write_clip", failing)
     with pytest.raises(OSError, match="disk full"):
         write_synthetic_corpora(tmp_path, seed=0, size="tiny", workers=1)
     left = sorted(p.name for p in tmp_path.iterdir())

@@ -63,7 +63,8 @@ class Voice:
                  f"pitch {int(round(self.pitch_hz[0]))} {int(round(self.pitch_hz[1]))}"]
         lines += [f"formant {i} {int(round(f))} 100 100" for i, f in enumerate(self.formant_scale)]
         # espeak-ng's flutter (default 64) keeps a phase from one utterance to the next, so the
-        # same call would give other samples: off; tremor is added afterwards (synthetic.py).
+        # same call would give other samples: off; tremor is added afterwards
+        # (ser.data.synthetic.rendering).
         lines.append("flutter 0")
         lines += [f"breath {' '.join(str(self.breath if i > 1 else 0) for i in range(8))}",
                   f"roughness {self.roughness}",
