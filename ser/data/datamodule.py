@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import DataLoader
 
-from ser.data.batching import LengthGroupedBatchSampler, SortedSampler, collate_clips
+from ser.data.batching import LengthGroupedBatchSampler, collate_clips
 from ser.data.dataset import AudioClipDataset
+from ser.data.sharding import eval_sampler, replica_of
 from ser.data.splits import (
     SPLIT_KINDS,
     check_fractions,
-    read_split_file,
-    shared_speakers,
-    speaker_split,
-    stratified_split,
+    describe_split,
+    split_frame,
+    split_from_file,
     write_split_file,
 )
 from ser.labels import LABELS
@@ -116,10 +116,15 @@ class IndonesianDataModule(L.LightningDataModule):
         from ser.data.kaggle import load_kaggle
 
         frame = load_kaggle(self.root, "train").reset_index(drop=True)
-        split = self._read_split(frame) if self.split_from else self._draw_split(frame)
+        if self.split_from:
+            split = split_from_file(frame, self.split_from)
+        else:
+            split = split_frame(frame, self.split, self.val_fraction, self.test_fraction,
+                                self.seed)
         self.train_frame, self.val_frame, self.test_frame = (
             frame[split == name].reset_index(drop=True) for name in ("train", "val", "test"))
-        self.split_info = self._describe(frame, split)
+        self.split_info = describe_split(
+            frame, split, f"from {self.split_from}" if self.split_from else self.split, self.seed)
         log.info("split (%s, seed %d): %s", self.split_info["kind"], self.seed, ", ".join(
             f"{name} {block['clips']} clips / {block['speakers']} speakers"
             for name, block in self.split_info["splits"].items()))
@@ -136,51 +141,6 @@ class IndonesianDataModule(L.LightningDataModule):
             augment=self.augment, seed=self.seed)
         self.val_dataset = AudioClipDataset(self.val_frame)
         self.test_dataset = AudioClipDataset(self.test_frame)
-
-    def _draw_split(self, frame: pd.DataFrame) -> np.ndarray:
-        if self.split == "speaker":
-            # A clip whose speaker is unknown (a name that does not parse) is its own speaker.
-            speakers = frame["speaker"].where(frame["speaker"].notna(), "unknown:" + frame["id"])
-            return speaker_split(speakers, frame["label"], frame["gender"], self.val_fraction,
-                                 self.test_fraction, self.seed)
-        return stratified_split(frame["label"], self.val_fraction, self.test_fraction, self.seed)
-
-    def _read_split(self, frame: pd.DataFrame) -> np.ndarray:
-        path = self.split_from
-        assert path is not None
-        table = read_split_file(path)
-        where = dict(zip(table["file"], table["split"]))
-        unlisted = [f for f in frame["id"] if f not in where]
-        if unlisted:
-            raise ValueError(
-                f"{path} does not list {len(unlisted)} of the {len(frame)} training files "
-                f"(first: {unlisted[:3]}); it belongs to another version of the data. "
-                "Leave split_from unset to draw a new split.")
-        gone = len(set(where) - set(frame["id"]))
-        if gone:
-            log.warning("%s lists %d files that are not in the training data now (missing or "
-                        "left out by load_kaggle); they are ignored", path, gone)
-        return frame["id"].map(where).to_numpy(dtype=object)
-
-    def _describe(self, frame: pd.DataFrame, split: np.ndarray) -> dict[str, Any]:
-        """What the split is, for metrics.json, the printed summary and the model card."""
-        shared = shared_speakers(frame, split)
-        kind = f"from {self.split_from}" if self.split_from else self.split
-        blocks = {}
-        for name in ("train", "val", "test"):
-            part = frame[split == name]
-            blocks[name] = {
-                "clips": int(len(part)),
-                "speakers": int(part["speaker"].nunique()),
-                "unknown_speaker_clips": int(part["speaker"].isna().sum()),
-                "per_class": part["label"].value_counts().reindex(LABELS, fill_value=0)
-                .astype(int).to_dict(),
-                "per_gender": part["gender"].fillna("unknown").value_counts().astype(int).to_dict(),
-                "per_corpus": part["corpus"].fillna("unknown").value_counts().astype(int).to_dict(),
-            }
-        return {"kind": kind, "seed": self.seed, "speaker_disjoint": shared == 0,
-                "shared_speakers": shared, "left_out": dict(frame.attrs.get("left_out", {})),
-                "splits": blocks}
 
     def write_split(self, path: str | os.PathLike) -> Path:
         """Write ``split.csv`` (see :func:`ser.data.splits.write_split_file`) again to ``path``."""
@@ -270,21 +230,6 @@ class IndonesianDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         self._load_kaggle_test()
         return self._eval_loader(self._kaggle_test_dataset)
-
-
-def replica_of(datamodule: L.LightningDataModule) -> tuple[int, int]:
-    """(world size, global rank) of the trainer the module is attached to; (1, 0) without one."""
-    trainer = getattr(datamodule, "trainer", None)
-    if trainer is None:
-        return 1, 0
-    return int(trainer.world_size), int(trainer.global_rank)
-
-
-def eval_sampler(datamodule: L.LightningDataModule, dataset: AudioClipDataset) -> SortedSampler:
-    """Length-sorted evaluation order, this rank's share under DDP. A sampler used with a plain
-    ``batch_size`` (not a batch sampler), so Lightning can still wrap it for prediction."""
-    replicas, rank = replica_of(datamodule)
-    return SortedSampler(dataset.durations, num_replicas=replicas, rank=rank)
 
 
 # --------------------------------------------------------------------------------------------

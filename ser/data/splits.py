@@ -7,6 +7,8 @@ same speakers are then on every side, and scores are optimistic (callers say so)
 
 The split is a pure function of the rows, the fractions and the seed; ``split.csv`` holds it so a
 resumed run, ``evaluate.py dataset=indonesian`` and the leakage audit reuse it.
+:func:`split_frame`, :func:`split_from_file` and :func:`describe_split` do the same on a corpus
+frame (columns ``id``, ``label``, ``speaker``, ``gender``, ``corpus``), for the datamodules.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ser.labels import LABELS
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +158,53 @@ def shared_speakers(frame: pd.DataFrame, split: Sequence[str]) -> int:
     """How many known speakers appear in more than one split (0 for a speaker split)."""
     table = pd.DataFrame({"speaker": frame["speaker"].to_numpy(), "split": list(split)}).dropna()
     return int((table.groupby("speaker")["split"].nunique() > 1).sum())
+
+
+def split_frame(frame: pd.DataFrame, kind: str, val_fraction: float, test_fraction: float,
+                seed: int) -> np.ndarray:
+    """Split name per row of a corpus frame, by speaker or ``stratified`` (see the module)."""
+    if kind == "speaker":
+        # A clip whose speaker is unknown (a name that does not parse) is its own speaker.
+        speakers = frame["speaker"].where(frame["speaker"].notna(), "unknown:" + frame["id"])
+        return speaker_split(speakers, frame["label"], frame["gender"], val_fraction,
+                             test_fraction, seed)
+    return stratified_split(frame["label"], val_fraction, test_fraction, seed)
+
+
+def split_from_file(frame: pd.DataFrame, path: str | os.PathLike) -> np.ndarray:
+    """Split name per row of a corpus frame as ``split.csv`` at ``path`` records it; every file
+    of the frame must be listed (a file it lists that the frame lacks is only warned about)."""
+    table = read_split_file(path)
+    where = dict(zip(table["file"], table["split"]))
+    unlisted = [f for f in frame["id"] if f not in where]
+    if unlisted:
+        raise ValueError(
+            f"{path} does not list {len(unlisted)} of the {len(frame)} training files "
+            f"(first: {unlisted[:3]}); it belongs to another version of the data. "
+            "Leave split_from unset to draw a new split.")
+    gone = len(set(where) - set(frame["id"]))
+    if gone:
+        log.warning("%s lists %d files that are not in the training data now (missing or "
+                    "left out by load_kaggle); they are ignored", path, gone)
+    return frame["id"].map(where).to_numpy(dtype=object)
+
+
+def describe_split(frame: pd.DataFrame, split: np.ndarray, kind: str, seed: int
+                   ) -> dict[str, Any]:
+    """What the split is, for metrics.json, the printed summary and the model card."""
+    shared = shared_speakers(frame, split)
+    blocks = {}
+    for name in SPLIT_NAMES:
+        part = frame[split == name]
+        blocks[name] = {
+            "clips": int(len(part)),
+            "speakers": int(part["speaker"].nunique()),
+            "unknown_speaker_clips": int(part["speaker"].isna().sum()),
+            "per_class": part["label"].value_counts().reindex(LABELS, fill_value=0)
+            .astype(int).to_dict(),
+            "per_gender": part["gender"].fillna("unknown").value_counts().astype(int).to_dict(),
+            "per_corpus": part["corpus"].fillna("unknown").value_counts().astype(int).to_dict(),
+        }
+    return {"kind": kind, "seed": seed, "speaker_disjoint": shared == 0,
+            "shared_speakers": shared, "left_out": dict(frame.attrs.get("left_out", {})),
+            "splits": blocks}
