@@ -5,7 +5,8 @@ Wav2Vec2 runs its convolutions and attention over every padded sample, so a batc
 clips of similar length, sorted by one rule (:func:`longest_first`, unknown lengths as 0):
 training with :class:`LengthGroupedBatchSampler` (shuffling the *order of batches*, not their
 content, between epochs; ``bench/padding.py`` measures it), evaluation with
-:class:`SortedSampler`, inference with :class:`ChunkedBatchSampler`.
+:class:`SortedSampler`, inference with :func:`length_sorted_batches` over each chunk of its
+input (:class:`ser.inference.stream.ChunkedBatchSampler`).
 
 Distributed training: :class:`LengthGroupedBatchSampler` shards its batch list itself when given
 ``num_replicas``/``rank`` (every rank builds the same list from the same seed and epoch, then
@@ -17,8 +18,8 @@ shard and wrap for prediction on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -289,41 +290,6 @@ def length_sorted_batches(indices: Iterable[int], durations: Sequence[float] | n
     if current:
         batches.append(current)
     return batches
-
-
-class ChunkDurations(Protocol):
-    """Durations read a chunk at a time (:class:`ser.inference.stream.DurationPlanner`)."""
-
-    chunk_size: int
-    durations: np.ndarray  # NaN until read
-    def chunk(self, number: int) -> range: ...  # noqa: E704
-    def ensure(self, index: int) -> None: ...  # noqa: E704
-
-
-class ChunkedBatchSampler(Sampler[list[int]]):
-    """Inference batches: the input in chunks, in input order, each chunk's short items cut by
-    :func:`length_sorted_batches`; so results can be handed out chunk by chunk, in order.
-
-    Long items (``is_long(duration)``) are left out: the caller runs them window by window.
-    """
-
-    def __init__(self, planner: ChunkDurations, batch_size: int,
-                 is_long: Callable[[float], bool], max_batch_seconds: float | None = None,
-                 max_padding: float | None = None) -> None:
-        self.planner = planner
-        self.batch_size = batch_size
-        self.is_long = is_long
-        self.max_batch_seconds = max_batch_seconds
-        self.max_padding = max_padding
-
-    def __iter__(self) -> Iterator[list[int]]:
-        n = len(self.planner.durations)
-        for number in range(-(-n // self.planner.chunk_size)):
-            span = self.planner.chunk(number)
-            self.planner.ensure(span.start)
-            short = [i for i in span if not self.is_long(self.planner.durations[i])]
-            yield from length_sorted_batches(short, self.planner.durations, self.batch_size,
-                                             self.max_batch_seconds, self.max_padding)
 
 
 def random_batches(n: int, batch_size: int, *, seed: int = 0) -> list[list[int]]:

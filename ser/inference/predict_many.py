@@ -2,7 +2,7 @@
 bounded however many there are (:meth:`EmotionRecognizer.predict_many`).
 
 Inputs are read chunk by chunk, sorted by header length within a chunk and cut into batches
-(:mod:`ser.inference.stream`, :class:`ser.data.batching.ChunkedBatchSampler`), decoded in worker
+(:mod:`ser.inference.stream`, :class:`~ser.inference.stream.ChunkedBatchSampler`), decoded in worker
 processes while the model computes. A recording over the long threshold is scored window by
 window in this process (:mod:`ser.inference.windows`) when its turn in the input order comes;
 an input that cannot be used is a Result with its reason, and the others go on.
@@ -21,9 +21,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from ser.audio import AudioError
-from ser.data.batching import ChunkedBatchSampler, collate_clips
+from ser.data.batching import collate_clips
 from ser.inference.results import Prediction, Result
-from ser.inference.stream import DurationPlanner, InputDataset, InputItem, decode_item, item_name
+from ser.inference.stream import (ChunkedBatchSampler, DurationPlanner, InputDataset, InputItem,
+                                  decode_item, item_name)
 
 if TYPE_CHECKING:
     from ser.inference.recognizer import EmotionRecognizer

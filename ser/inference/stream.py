@@ -3,8 +3,8 @@ lengths read chunk by chunk.
 
 Sorting all inputs by length gives the least padding but holds every result until the end; not
 sorting wastes compute on padding. The middle way: take the inputs in chunks (in input order),
-sort each chunk by header length and cut it into batches
-(:class:`ser.data.batching.ChunkedBatchSampler`). Results can then be handed out in input order
+sort each chunk by header length and cut it into batches (:class:`ChunkedBatchSampler`, with
+:func:`ser.data.batching.length_sorted_batches`). Results can then be handed out in input order
 as each chunk finishes, so memory holds one chunk of results and a few prefetched batches of
 audio, never the whole input. :class:`DurationPlanner` reads header lengths chunk by chunk, when
 the sampler reaches the chunk.
@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Union
 
 import numpy as np
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from ser.audio import AudioError, load_audio, to_mono
+from ser.data.batching import length_sorted_batches
 from ser.data.corpora import header_scan
 
 log = logging.getLogger(__name__)
@@ -134,3 +135,30 @@ class DurationPlanner:
     def warning(self, index: int) -> str | None:
         self.ensure(index)
         return self.warnings.get(index)
+
+
+class ChunkedBatchSampler(Sampler[list[int]]):
+    """Inference batches: the input in chunks, in input order, each chunk's short items cut by
+    :func:`~ser.data.batching.length_sorted_batches`; so results can be handed out chunk by
+    chunk, in order.
+
+    Long items (``is_long(duration)``) are left out: the caller runs them window by window.
+    """
+
+    def __init__(self, planner: DurationPlanner, batch_size: int,
+                 is_long: Callable[[float], bool], max_batch_seconds: float | None = None,
+                 max_padding: float | None = None) -> None:
+        self.planner = planner
+        self.batch_size = batch_size
+        self.is_long = is_long
+        self.max_batch_seconds = max_batch_seconds
+        self.max_padding = max_padding
+
+    def __iter__(self) -> Iterator[list[int]]:
+        n = len(self.planner.durations)
+        for number in range(-(-n // self.planner.chunk_size)):
+            span = self.planner.chunk(number)
+            self.planner.ensure(span.start)
+            short = [i for i in span if not self.is_long(self.planner.durations[i])]
+            yield from length_sorted_batches(short, self.planner.durations, self.batch_size,
+                                             self.max_batch_seconds, self.max_padding)
