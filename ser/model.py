@@ -19,20 +19,17 @@ from torchmetrics import MetricCollection
 from transformers import PreTrainedModel
 
 from ser.backbones import load_backbone, load_feature_extractor
+from ser.checkpoint_contents import BEST_KEY, add_to_checkpoint, complete_frozen_state
 from ser.checksums import write_checksums
 from ser.forward import ForwardPath, ModelInputs, model_logits
 from ser.labels import LABELS
 from ser.metrics import IGNORE, EmotionScore, EmotionScores
+from ser.optimisation import apply_freezing, build_optimizer
+from ser.skipped_clips import SkippedClips
 
 log = logging.getLogger(__name__)
 
-HF_CONFIG_KEY = "hf_config"
-HF_FEATURE_EXTRACTOR_KEY = "hf_feature_extractor"
-BEST_KEY = "ser_best_monitored"  # checkpoint entry: the best monitored value so far
 _SCORES = {"val": "val_scores", "test": "test_scores"}  # stage -> metric key
-# Set in checkpoints written with the backbone frozen: they hold the trainable parameters only,
-# the backbone comes from this name (hub id or folder) when they are loaded.
-FROZEN_FROM_KEY = "ser_frozen_backbone_from"
 # Training batches are padded to a multiple of this many samples (0.1 s at 16 kHz) for backbones
 # that take the attention mask: on the CPU the demo's speed-perturbed crops cost 25-40 % more per
 # epoch without it (ser.preprocessing.pad_to_multiple, bench/BENCHMARKS.md issue 15).
@@ -84,7 +81,8 @@ class EmotionClassifier(L.LightningModule):
         self.forward_path = ForwardPath.of(self.model.config, self.feature_extractor,
                                            self._model_logits, pad_multiple=PAD_MULTIPLE)
         self.use_mask = self.forward_path.uses_mask
-        self._apply_freezing()
+        apply_freezing(self.model, freeze_backbone=freeze_backbone,
+                       freeze_feature_encoder=freeze_feature_encoder)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.register_buffer("class_weight", torch.ones(len(LABELS)), persistent=False)
@@ -108,25 +106,10 @@ class EmotionClassifier(L.LightningModule):
         # Per-clip results of the last test pass (metrics.json, the W&B report); validation
         # keeps none, it runs every epoch and only its aggregated metrics are used.
         self.test_outputs: list[dict[str, torch.Tensor]] = []
-        # Clips that could not be read, per stage (test: per test set): {dataset row: reason}.
-        self.skipped: dict[str, dict[int, str]] = {}
+        # Clips that could not be read, per stage (test: per test set).
+        self.skipped = SkippedClips()
 
     # -- set-up -------------------------------------------------------------------------------
-
-    def _apply_freezing(self) -> None:
-        hp = self.hparams
-        if hp.freeze_backbone:
-            # The feature encoder too: while its _requires_grad flag is on it makes its output
-            # require gradients, and backward then runs through the whole frozen backbone.
-            self.model.freeze_feature_encoder()
-            for name, param in self.model.named_parameters():
-                param.requires_grad = self._is_head(name)
-        elif hp.freeze_feature_encoder:
-            self.model.freeze_feature_encoder()
-
-    @staticmethod
-    def _is_head(name: str) -> bool:
-        return name.startswith(("projector.", "classifier.", "layer_weights"))
 
     def set_class_weights(self, counts: Sequence[int]) -> None:
         """Inverse-frequency weights from the training split's class counts (``balanced``)."""
@@ -174,31 +157,12 @@ class EmotionClassifier(L.LightningModule):
     def _stage_key(self, stage: str) -> str:
         return self.test_set_name if stage == "test" else stage
 
-    def _record_failed(self, batch: dict[str, Any], stage: str) -> None:
-        """Count unreadable clips once per clip and set; one log line per epoch, not per item."""
-        failed = self.skipped.setdefault(self._stage_key(stage), {})
-        for index, error in batch.get("failed", ()):
-            if int(index) not in failed:
-                log.debug("%s: skipped item %s: %s", stage, index, error)
-            failed[int(index)] = str(error)
-
-    def _report_skipped(self, stage: str) -> None:
-        failed = self.skipped.get(self._stage_key(stage))
-        if failed:
-            first = next(iter(failed.values()))
-            log.warning("%s: %d clips could not be read and were skipped (first: %s); counted "
-                        "in metrics.json 'skipped'", self._stage_key(stage), len(failed), first)
-
     def skipped_counts(self) -> dict[str, int]:
         """Unreadable clips per stage / test set, over every rank."""
-        merged: dict[str, set[int]] = {}
-        for part in gather_from_ranks([self.skipped]):
-            for stage, items in part.items():
-                merged.setdefault(stage, set()).update(items)
-        return {stage: len(items) for stage, items in merged.items()}
+        return self.skipped.counts(gather_from_ranks)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        self._record_failed(batch, "train")
+        self.skipped.record("train", batch, "train")
         out = self._step(batch)
         if out is None:
             return None
@@ -215,7 +179,7 @@ class EmotionClassifier(L.LightningModule):
         return loss
 
     def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
-        self._record_failed(batch, stage)
+        self.skipped.record(self._stage_key(stage), batch, stage)
         out = self._step(batch)
         if out is None:
             return
@@ -255,11 +219,11 @@ class EmotionClassifier(L.LightningModule):
         headline = {k: v for k, v in values.items() if not k.split("/")[-1].startswith("recall_")}
         self.log_dict(headline, prog_bar=stage == "val", sync_dist=True)
         self.log_dict({k: v for k, v in values.items() if k not in headline}, sync_dist=True)
-        self._report_skipped(stage)
+        self.skipped.report(self._stage_key(stage))
         return values
 
     def on_train_epoch_end(self) -> None:
-        self._report_skipped("train")
+        self.skipped.report("train")
 
     def on_validation_epoch_end(self) -> None:
         values = self._end_epoch("val")
@@ -288,19 +252,7 @@ class EmotionClassifier(L.LightningModule):
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise RuntimeError("EmotionClassifier was built without an optimizer (inference only)")
-        head, body = [], []
-        for name, param in self.model.named_parameters():
-            if param.requires_grad:
-                (head if self._is_head(name) else body).append(param)
-        optimizer = self.optimizer_factory(params=[{"params": body, "name": "backbone"}])
-        base_lr = optimizer.param_groups[0]["lr"]
-        head_lr = self.hparams.head_lr if self.hparams.head_lr is not None else base_lr
-        optimizer.add_param_group({"params": head, "lr": head_lr, "name": "head"})
-        if not body:
-            optimizer.param_groups.pop(0)  # head only (freeze_backbone)
-        log.info("%s: %s", type(optimizer).__name__, ", ".join(
-            f"{g['name']} lr={g['lr']:g} ({sum(p.numel() for p in g['params']):,} parameters)"
-            for g in optimizer.param_groups))
+        optimizer = build_optimizer(self.model, self.optimizer_factory, self.hparams.head_lr)
         if self.scheduler_factory is None:
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)
@@ -314,31 +266,16 @@ class EmotionClassifier(L.LightningModule):
     # -- saving -------------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the architecture in the checkpoint, so it reloads without the hub (offline), and
-        the best monitored value, so a resumed run's ``<monitor>_best`` covers every epoch.
-
-        With the backbone frozen only the trainable parameters are kept (the backbone's weights
-        are those of ``hparams.backbone``, loaded again on restore): a few MB instead of 1.3 GB
-        for the XLSR-large architecture.
-        """
-        checkpoint[HF_CONFIG_KEY] = self.model.config.to_dict()
-        checkpoint[HF_FEATURE_EXTRACTOR_KEY] = self.feature_extractor.to_dict()
-        checkpoint[BEST_KEY] = self.best_monitored
-        if self.hparams.freeze_backbone:
-            frozen = {f"model.{n}" for n, p in self.model.named_parameters() if not p.requires_grad}
-            state = checkpoint["state_dict"]
-            for key in frozen & set(state):
-                del state[key]
-            checkpoint[FROZEN_FROM_KEY] = str(self.hparams.backbone)
+        """The architecture, the best monitored value, and with the backbone frozen only the
+        trainable parameters (:mod:`ser.checkpoint_contents`)."""
+        add_to_checkpoint(checkpoint, self.model, self.feature_extractor, self.best_monitored,
+                          str(self.hparams.backbone) if self.hparams.freeze_backbone else None)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the best monitored value; a frozen-backbone checkpoint lacks the backbone:
         take it from this module, which was built from the same ``hparams.backbone``."""
         self.best_monitored = checkpoint.get(BEST_KEY, self.best_monitored)
-        if checkpoint.get(FROZEN_FROM_KEY) is not None:
-            state = checkpoint["state_dict"]
-            for key, value in self.state_dict().items():
-                state.setdefault(key, value)
+        complete_frozen_state(checkpoint, self.state_dict())
 
     def export(self, directory: str | Path) -> Path:
         """A Hugging Face folder that ``transformers.pipeline('audio-classification')`` loads."""

@@ -126,7 +126,7 @@ def _from_lightning(ckpt: dict[str, Any], path: Path, backbone: str | None) -> L
     check_labels(config, str(path))
     model = AutoModelForAudioClassification.from_config(config)
     state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    frozen_from = ckpt.get("ser_frozen_backbone_from")  # ser.model.FROZEN_FROM_KEY
+    frozen_from = ckpt.get("ser_frozen_backbone_from")  # ser.checkpoint_contents.FROZEN_FROM_KEY
     if frozen_from:
         state = {**_frozen_backbone_state(str(frozen_from), config, path), **state}
     load_weights(model, state, path)
