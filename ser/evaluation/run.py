@@ -10,39 +10,26 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
-from ser.audio import AudioError, load_audio
 from ser.backbones import IDENTITY_KEY
 from ser.calibration import evaluation_calibration
-from ser.augment import add_noise
-from ser.evaluation.data import BREAKDOWNS, META_COLUMNS, EvalSet, load_eval_set, run_dir_of
+from ser.evaluation.data import BREAKDOWNS, EvalSet, load_eval_set
 from ser.evaluation.metrics_json import headline, metrics_of, nan_to_none
+from ser.evaluation.predicting import predict_clean, predict_noisy, predictions_table
+from ser.evaluation.provenance import identify_backbone, model_kind, training_data_of
 from ser.evaluation.report import ReportInput, write_report
 from ser.figures import evaluation as fig
 from ser.inference import EmotionRecognizer
-from ser.inference.loading import ORIGINAL_BACKBONE, STATE_DICT_SUFFIXES
-from ser.inference.predictions_table import (
-    COLUMNS,
-    TRUTH_COLUMNS,
-    FileResult,
-    summary,
-    table_line,
-)
-from ser.inference.results import Result
+from ser.inference.predictions_table import summary
 from ser.model_card import append_evaluation
 
 log = logging.getLogger(__name__)
-
-NOISE_CHUNK = 64  # files decoded and noised at a time: memory stays bounded on all of RAVDESS
 
 
 @dataclass
@@ -52,152 +39,6 @@ class Evaluation:
     metrics: dict[str, Any]
     predictions: pd.DataFrame
     exit_code: int = 0
-
-
-# -- the model ---------------------------------------------------------------------------------
-
-
-def model_kind(path: str) -> str:
-    p = Path(path).expanduser()
-    if p.is_dir():
-        return "Hugging Face folder"
-    if p.suffix == ".ckpt":
-        return "Lightning checkpoint"
-    if p.suffix in STATE_DICT_SUFFIXES:
-        return "state dict"
-    return "hub id"
-
-
-def identify_backbone(model_path: str, backbone: str | None,
-                      recognizer: EmotionRecognizer) -> tuple[str, str, list[str]]:
-    """(name, where the name came from, every name to match against the caveat lists)."""
-    own = str(getattr(recognizer.config, "name_or_path", "") or "")
-    own_is_self = not own or Path(own).expanduser().resolve() == \
-        Path(model_path).expanduser().resolve()
-    candidates = [n for n in (backbone, None if own_is_self else own) if n]
-    run = run_dir_of(model_path)
-    if run is not None and (run / "config.yaml").is_file():
-        name = OmegaConf.select(OmegaConf.load(run / "config.yaml"), "model.backbone")
-        if name:
-            return str(name), f"model.backbone of {run / 'config.yaml'}", [str(name), *candidates]
-    if backbone:
-        return backbone, "backbone= given for the weights", candidates
-    if not own_is_self:
-        return own, "the checkpoint's model config", candidates
-    if model_kind(model_path) == "state dict":
-        return ORIGINAL_BACKBONE, "default architecture of a state dict", [ORIGINAL_BACKBONE]
-    if model_kind(model_path) == "hub id":
-        return model_path, "hub id", [model_path]
-    return "unknown", "the model folder names no base checkpoint and no training run " \
-        "config.yaml is next to it", candidates
-
-
-def training_data_of(audit_cfg: Any, model_path: str):
-    """What to audit against: ``audit.train_root`` (a folder, run folder or split.csv), else the
-    train rows of the model's own run (``RUN/split.csv`` + data.root of ``RUN/config.yaml``)
-    unless ``audit.auto`` is false; None when neither is known."""
-    from ser.audit.training_set import training_set
-
-    if audit_cfg.get("train_root"):
-        return training_set(str(audit_cfg.train_root), audit_cfg.get("data_root"))
-    run = run_dir_of(model_path)
-    if not audit_cfg.get("auto", True) or run is None:
-        return None
-    if (run / "split.csv").is_file() and (run / "config.yaml").is_file():
-        try:
-            return training_set(run / "split.csv", audit_cfg.get("data_root"))
-        except (FileNotFoundError, ValueError) as exc:  # asked for by default, not by the user
-            log.warning("no leakage audit: the training data of %s cannot be listed (%s); give "
-                        "audit.train_root= or audit.data_root=", run, exc)
-    return None
-
-
-# -- predictions -------------------------------------------------------------------------------
-
-
-def _meta_columns(data: EvalSet) -> list[str]:
-    return [c for c in META_COLUMNS[data.name] if c in data.frame.columns]
-
-
-def predictions_table(data: EvalSet, results: list[FileResult]) -> pd.DataFrame:
-    """The contract columns, then true/correct, then the dataset's metadata, in data order."""
-    table = pd.DataFrame([r.row() for r in results], columns=[*COLUMNS, *TRUTH_COLUMNS])
-    table["correct"] = table["correct"].astype("boolean")
-    for column in _meta_columns(data):
-        table[column] = data.frame[column].to_numpy()
-    return table
-
-
-def _file_results(data: EvalSet, results: list[Result]) -> list[FileResult]:
-    paths = data.frame["path"].tolist()
-    truths = data.frame["true"].tolist()
-    return [FileResult(paths[r.index], r.prediction, r.error,
-                       truths[r.index] if isinstance(truths[r.index], str) else None)
-            for r in results]
-
-
-def unusable(data: EvalSet) -> dict[int, Result]:
-    """Rows that cannot be predicted (known before reading audio), as failed results."""
-    errors = data.frame["error"] if "error" in data.frame.columns else pd.Series(dtype=object)
-    paths = data.frame["path"].tolist()
-    return {i: Result(i, paths[i], error=f"{paths[i]}: {e}")
-            for i, e in errors.items() if isinstance(e, str) and e}
-
-
-def predict_clean(recognizer: EmotionRecognizer, data: EvalSet, cfg: DictConfig) -> list[FileResult]:
-    """Every row, with the first ``print_rows`` table lines and a progress bar; rows that
-    cannot be used keep their reason and are not read."""
-    bad = unusable(data)
-    todo = [i for i in range(len(data.frame)) if i not in bad]
-    paths = [data.frame["path"].iloc[i] for i in todo]
-    shown = int(cfg.get("print_rows") or 0)
-    progress = cfg.get("progress")
-    bar = tqdm(total=len(paths), unit="file", file=sys.stderr, dynamic_ncols=True,
-               disable=progress is False or (progress is None and not sys.stderr.isatty()))
-    raw: list[Result] = list(bad.values())
-    bar.update(len(bad))
-    with bar:
-        for result in recognizer.predict_many(paths, batch_size=cfg.batch_size,
-                                              num_workers=cfg.get("num_workers")):
-            result = Result(todo[result.index], result.source, result.prediction, result.error)
-            raw.append(result)
-            if len(raw) <= shown:
-                bar.write(table_line(_file_results(data, [result])[0]), file=sys.stdout)
-            bar.update(1)
-    if len(raw) > shown > 0:
-        print(f"... ({len(raw) - shown} more rows in predictions.csv)")
-    raw.sort(key=lambda r: r.index)
-    return _file_results(data, raw)
-
-
-def predict_noisy(recognizer: EmotionRecognizer, data: EvalSet, snr_db: float, seed: int,
-                  cfg: DictConfig) -> list[FileResult]:
-    """Every file with white noise at ``snr_db``; the noise of a file depends only on the seed,
-    the file's position and the SNR, so reruns give the same numbers."""
-    paths = data.frame["path"].tolist()
-    rate = recognizer.sampling_rate
-    bad = unusable(data)
-    out: list[Result] = list(bad.values())
-    for start in range(0, len(paths), NOISE_CHUNK):
-        items: list[tuple[np.ndarray, int]] = []
-        where: list[int] = []
-        for index in range(start, min(start + NOISE_CHUNK, len(paths))):
-            if index in bad:
-                continue
-            try:
-                clip = load_audio(paths[index], target_sr=rate)
-            except AudioError as exc:
-                out.append(Result(index, paths[index], error=str(exc)))
-                continue
-            rng = np.random.default_rng([seed, index, int(round((snr_db + 1000) * 1000))])
-            items.append((add_noise(clip, float(snr_db), rng), rate))
-            where.append(index)
-        for r in recognizer.predict_many(items, batch_size=cfg.batch_size, num_workers=0):
-            index = where[r.index]
-            out.append(Result(index, paths[index], r.prediction,
-                              f"{paths[index]}: {r.error}" if r.error else None))
-    out.sort(key=lambda r: r.index)
-    return _file_results(data, out)
 
 
 # -- the job -----------------------------------------------------------------------------------
