@@ -8,6 +8,11 @@ job with other hyperparameters. :class:`HydraJobDDPStrategy` keeps Lightning's l
 only changes what it sees while it starts the children: the current job's own overrides, RUN
 mode (whatever the config's ``hydra.mode`` says), and the job's folder as the run folder. Under SLURM or torchrun the processes are created outside
 Lightning and nothing here applies.
+
+Lightning has no public hook for what a child process runs, so this subclasses its private
+launcher (``_SubprocessScriptLauncher``, ``DDPStrategy._configure_launcher``): pyproject.toml pins
+the Lightning minor version it was tested with, and tests/test_distributed.py names the piece
+that moved if a release changes them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 ``summarize_sweep`` reads each numbered job folder (``metrics.json`` written by ``ser.training.train``,
 ``.hydra/overrides.yaml`` written by Hydra) and writes ``summary.csv`` and ``summary.md`` next to
-them; ``SweepSummaryCallback`` calls it at the end of every multirun (conf/hydra/default.yaml).
+them; ``SweepSummaryCallback`` calls it at the end of every training multirun (``hydra.callbacks``
+in conf/train.yaml).
 """
 
 from __future__ import annotations

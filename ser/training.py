@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ser.calibration import calibrate_export, logits_of
+from ser.data.datamodule import extra_test_datamodule
 from ser.inference.auto_export import export_trained_model
 from ser.distributed import distributed_job
 from ser.metrics import classification_summary
@@ -216,7 +217,10 @@ def _run_job(cfg: DictConfig) -> tuple[float | None, dict[str, Any]]:
         log.warning("no test split (data.test_fraction=0): only validation scores are reported, "
                     "and they are the scores the checkpoint was selected on")
     for name, node in (cfg.get("extra_test") or {}).items():
-        metrics[name] = test_on(trainer, model, name, ckpt, datamodule=instantiate(node))
+        extra = extra_test_datamodule(
+            name, node, batch_size=cfg.data.get("eval_batch_size") or cfg.data.batch_size,
+            num_workers=cfg.data.num_workers)
+        metrics[name] = test_on(trainer, model, name, ckpt, datamodule=extra)
         calibration_sets[name] = logits_of(model)
     skipped = model.skipped_counts()
     metrics["skipped"] = {"train": skipped.get("train", 0), "val": skipped.get("val", 0),

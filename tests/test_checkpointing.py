@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 def run(tiny_corpora, tmp_path: Path, *extra: str) -> Path:
     cfg = compose_config("train", tmp_path, [
         f"data.root={tiny_corpora['indonesian']}", "data.num_workers=0", "model=tiny",
-        "trainer=cpu", "trainer.max_epochs=1", "logger=none", "synthetic_data=null", *extra])
+        "trainer=cpu", "trainer.max_epochs=1", "logger=none", *extra])
     train(cfg)
     return tmp_path / "run" / "checkpoints"
 

@@ -36,6 +36,41 @@ def _hydra_job(overrides: list[str], mode: RunMode, tmp_path: Path) -> DictConfi
     return cfg
 
 
+def test_the_private_lightning_api_of_ser_distributed_is_still_there() -> None:
+    """ser.distributed builds on Lightning internals (no public hook says what a DDP child runs):
+    a Lightning release that moves them must fail here, by name, not inside a multirun."""
+    import importlib
+
+    import lightning
+    import torch
+
+    where = "lightning.pytorch.strategies.launchers.subprocess_script"
+    try:
+        launcher = importlib.import_module(where)._SubprocessScriptLauncher
+    except (ImportError, AttributeError) as error:
+        pytest.fail(f"lightning {lightning.__version__}: {where}._SubprocessScriptLauncher is gone "
+                    f"({error}); ser/distributed.py needs it: pin lightning in pyproject.toml to "
+                    "the minor version it was tested with, or port HydraJobDDPStrategy")
+    from lightning.pytorch.strategies import DDPStrategy
+
+    for owner, name in ((launcher, "_call_children_scripts"), (DDPStrategy, "_configure_launcher")):
+        assert callable(getattr(owner, name, None)), (
+            f"lightning {lightning.__version__}: {owner.__name__}.{name} is gone; "
+            "ser/distributed.py overrides it (pyproject.toml pins the tested minor version)")
+
+    from lightning.pytorch.plugins.environments import LightningEnvironment
+
+    from ser.distributed import HydraJobDDPStrategy, HydraJobLauncher
+
+    strategy = HydraJobDDPStrategy(parallel_devices=[torch.device("cpu")] * 2,
+                                   cluster_environment=LightningEnvironment())
+    strategy._configure_launcher()
+    assert type(strategy.launcher) is HydraJobLauncher, (
+        f"lightning {lightning.__version__}: DDPStrategy._configure_launcher no longer sets "
+        f"_launcher to a _SubprocessScriptLauncher (got {type(strategy.launcher).__name__}), so "
+        "DDP children in a multirun would rerun the whole sweep")
+
+
 def test_ddp_children_rerun_the_current_job_not_the_whole_sweep(tmp_path: Path, monkeypatch) -> None:
     """Lightning restarts ranks 1..N-1 from the command line; in a sweep that would be the sweep."""
     from lightning.fabric.strategies.launchers.subprocess_script import _hydra_subprocess_cmd

@@ -105,7 +105,7 @@ def test_default_architecture_trains_exports_predicts_and_loads_the_original_wei
         "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
         "+trainer.limit_test_batches=1", "+trainer.num_sanity_val_steps=0",
         "~callbacks", "+trainer.enable_checkpointing=false",  # no 1.3-3.8 GB checkpoints here
-        "logger=none", "synthetic_data=null"])
+        "logger=none"])
     with caplog.at_level(logging.INFO, logger="ser"):
         _, metrics = train(cfg)
     log = caplog.text

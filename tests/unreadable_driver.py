@@ -49,7 +49,7 @@ def main(spec_path: str) -> None:
         try:
             cfg = compose_config("train", Path(spec["train_out"]), [
                 f"data.root={spec['kaggle']}", "data.num_workers=0", "model=tiny",
-                "model.backbone=tiny", "trainer.accelerator=cpu", "synthetic_data=null",
+                "model.backbone=tiny", "trainer.accelerator=cpu",
                 "logger=none", "trainer.max_epochs=1", "data.batch_size=4",
                 "data.val_fraction=0.25", "data.test_fraction=0.25"])
             _, metrics = train(cfg)
