@@ -97,6 +97,19 @@ def export_graph(model: PreTrainedModel, file: Path, *, exporter: str = DEFAULT_
         raise ValueError(f"exporter must be one of {sorted(EXPORTERS)}, got {exporter!r}")
     with_mask = uses_attention_mask(model.config)
     wrapper = _Logits(model.eval(), with_mask).eval()
+    attention = model.config._attn_implementation
+    # Eager attention exports as matmul, additive mask, softmax. Hugging Face's default (SDPA)
+    # exports with a NaN guard (IsNaN and Where over every attention matrix) and the mask turned
+    # into a bias again in every layer: 9 % of ONNX Runtime's time on the XLSR-large
+    # architecture, and the int8 model ran 1.28x faster without them (bench/BENCHMARKS.md).
+    model.set_attn_implementation("eager")
+    try:
+        _export(wrapper, file, with_mask, exporter)
+    finally:
+        model.set_attn_implementation(attention)
+
+
+def _export(wrapper: nn.Module, file: Path, with_mask: bool, exporter: str) -> None:
     names = ["input_values", "attention_mask"] if with_mask else ["input_values"]
     example = _example(with_mask)
     with warnings.catch_warnings(), torch.no_grad():
