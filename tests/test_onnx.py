@@ -99,6 +99,36 @@ def test_export_runs_eager_attention_and_leaves_the_model_as_it_was(exported, tm
     assert model.config._attn_implementation == before
 
 
+def test_int8_convolutions_are_calibrated_on_the_audio_given(exported, tmp_path, capsys):
+    """int8 runs the convolutions as QLinearConv, except the one reading the raw waveform;
+    `--calibrate` measures their ranges on the user's recordings and the record says so."""
+    import onnx
+
+    record = json.loads((exported["onnx"] / "onnx_export.json").read_text())
+    assert record["int8"]["calibration"].startswith("seeded speech-like clips")
+    ops = [n for n in onnx.load(exported["onnx"] / "model.int8.onnx").graph.node]
+    assert sum(n.op_type == "QLinearConv" for n in ops) >= 3
+    assert [n.name for n in ops if n.op_type == "Conv"] == list(record["int8"]["fp32"])
+    assert "reads the raw waveform" in record["int8"]["fp32"].values()
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i, seconds in enumerate((1.3, 2.2)):
+        sf.write(audio / f"take{i}.wav", speechlike(seconds, seed=i), RATE)
+    (audio / "broken.wav").write_bytes(b"not audio")
+    out = tmp_path / "calibrated"
+    args = ["export", "--model", str(exported["model"]), "--onnx", str(out), "--int8"]
+    assert main(args + ["--calibrate", str(audio)]) == 0
+    record = json.loads((out / "onnx_export.json").read_text())
+    assert record["int8"]["calibration"] == f"2 clip(s) of {audio}"
+    assert record["parity"]["model.int8.onnx"]["labels_agree_all"]
+    capsys.readouterr()
+    assert main(args[:-1] + ["--calibrate", str(audio)]) == 2
+    assert "give --int8 too" in capsys.readouterr().err
+    assert main(args + ["--calibrate", str(tmp_path / "nothing")]) == 2
+    assert "no readable audio" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_dynamo_exporter_gives_the_same_model(exported, tmp_path):
     """torch.export-based export (opset 18) of the tiny model: same parity, dynamic axes."""

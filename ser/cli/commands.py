@@ -105,10 +105,11 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ser.inference.export import run_export
+    from ser.inference.export_command import run_export
 
     return run_export(args.model, args.onnx, int8=args.int8, backbone=args.backbone,
-                      trust_checkpoint=args.trust_checkpoint, exporter=args.exporter)
+                      trust_checkpoint=args.trust_checkpoint, exporter=args.exporter,
+                      calibrate=args.calibrate)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

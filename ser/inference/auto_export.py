@@ -7,7 +7,8 @@ synthetic clips, which says the graph is right but not whether int8's ~1e-3 shif
 probabilities swap the top label of *this* model on real speech. At the end of training the
 validation clips are at hand, so the int8 model's top labels are compared with the fp32 ONNX
 model's (itself equal to PyTorch within the export's 1e-3 parity) on up to ``check_clips`` of
-them. int8 is kept only when they agree on at least ``min_int8_agreement`` (99 %) of the clips;
+them; the first of them also calibrate the int8 convolutions (:mod:`ser.inference.onnx_int8`).
+int8 is kept only when they agree on at least ``min_int8_agreement`` (99 %) of the clips;
 otherwise ``model.int8.onnx`` is removed, the log says why, and the default path is fp32 ONNX.
 Every figure goes to ``metrics.json`` under ``onnx``.
 
@@ -45,9 +46,8 @@ def top_labels(model_dir: Path, clips: Sequence[tuple[Any, int] | None], *,
     return [next(labels) if c is not None else None for c in clips]
 
 
-def int8_agreement(model_dir: Path, files: Sequence[str]) -> dict[str, Any]:
-    """How often the int8 model's top label equals the fp32 model's on ``files`` (each file
-    decoded once, for both models)."""
+def decode_clips(files: Sequence[str]) -> list[tuple[Any, int] | None]:
+    """Each file decoded at the model rate, None where it cannot be (counted in no figure)."""
     from ser.audio import TARGET_SR, AudioError, load_audio
 
     clips: list[tuple[Any, int] | None] = []
@@ -55,7 +55,12 @@ def int8_agreement(model_dir: Path, files: Sequence[str]) -> dict[str, Any]:
         try:
             clips.append((load_audio(f), TARGET_SR))
         except AudioError:
-            clips.append(None)  # unreadable: counted in neither figure
+            clips.append(None)
+    return clips
+
+
+def int8_agreement(model_dir: Path, clips: Sequence[tuple[Any, int] | None]) -> dict[str, Any]:
+    """How often the int8 model's top label equals the fp32 model's on the decoded ``clips``."""
     fp32 = top_labels(model_dir, clips, precision="fp32")
     int8 = top_labels(model_dir, clips, precision="auto")  # the int8 file, as ser predict runs
     scored = [(a, b) for a, b in zip(fp32, int8) if a is not None and b is not None]
@@ -81,10 +86,16 @@ def export_trained_model(model_dir: str | Path, check_files: Sequence[str], *,
                     ONNX_EXTRA_HINT, model_dir)
         return {"exported": False, "reason": f"onnxruntime not installed: {ONNX_EXTRA_HINT}"}
     from ser.inference.export import ExportError, export_onnx
+    from ser.inference.onnx_int8 import CALIBRATION_CLIPS
 
     started = time.perf_counter()
+    # Each clip decoded once: the int8 convolutions are calibrated on the first ones, and all
+    # of them judge int8 against fp32 (ser.inference.onnx_int8).
+    clips = decode_clips(list(check_files)[:check_clips]) if int8 else []
+    calibration = [c[0] for c in clips if c is not None][:CALIBRATION_CLIPS]
     try:
-        result = export_onnx(model_dir, model_dir, int8=int8)
+        result = export_onnx(model_dir, model_dir, int8=int8, calibration=calibration or None,
+                             calibration_source=f"{len(calibration)} {check_set} clips")
     except ExportError as exc:
         log.warning("model not exported to ONNX: %s; ser predict will run the PyTorch weights",
                     exc)
@@ -93,8 +104,7 @@ def export_trained_model(model_dir: str | Path, check_files: Sequence[str], *,
         "exported": True, "files": {p: f.name for p, f in result.files.items()},
         "parity": result.parity}
     if int8:
-        files = list(check_files)[:check_clips]
-        agreement = {"set": check_set, **int8_agreement(model_dir, files)}
+        agreement = {"set": check_set, **int8_agreement(model_dir, clips)}
         fraction = agreement["fraction"]
         kept = fraction is not None and fraction >= min_int8_agreement
         agreement.update(min_fraction=min_int8_agreement, kept=kept)
@@ -117,4 +127,4 @@ def export_trained_model(model_dir: str | Path, check_files: Sequence[str], *,
     return block
 
 
-__all__ = ["export_trained_model", "int8_agreement"]
+__all__ = ["decode_clips", "export_trained_model", "int8_agreement"]

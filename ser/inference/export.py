@@ -5,8 +5,9 @@ OUT is a folder; it gets
 * ``model.onnx``: ``input_values`` [batch, time] float32 (normalised audio, as the recognizer
   prepares it) and, for layer-norm encoders, ``attention_mask`` [batch, time] int64, to
   ``logits`` [batch, 6]; batch and time are dynamic axes;
-* ``model.int8.onnx`` with ``--int8``: the same with ONNX Runtime's dynamic int8 quantization of
-  the MatMuls (weights QInt8, activations quantized per call);
+* ``model.int8.onnx`` with ``--int8``: the same with int8 MatMuls (dynamic) and convolutions
+  (static, calibrated on clips: ``calibration``, else seeded speech-like ones), see
+  :mod:`ser.inference.onnx_int8`;
 * ``config.json`` (the six labels, the architecture) and ``preprocessor_config.json`` (rate,
   normalisation), so the folder is a model path of its own;
 * ``onnx_export.json``: what was exported from where, and the parity check.
@@ -32,6 +33,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -46,13 +48,15 @@ from ser.backbones import uses_attention_mask
 from ser.checksums import write_checksums
 from ser.data.batching import collate_clips
 from ser.forward import ForwardPath, model_logits
-from ser.inference.loading import LoadedModel, ModelLoadError, load_for_inference
+from ser.inference.loading import LoadedModel, load_for_inference
+from ser.inference.onnx_int8 import CALIBRATION_CLIPS, quantize_int8
 from ser.inference.runtime import ONNX_EXTRA_HINT, ONNX_FILES
 
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-3
 PARITY_SECONDS = (0.7, 1.9, 3.3)
+CALIBRATION_SECONDS = (1.2, 2.0, 2.9, 3.7, 4.4, 5.3)
 EXPORTERS = {"legacy": 17, "dynamo": 18}  # exporter -> opset
 DEFAULT_EXPORTER = "legacy"
 
@@ -130,22 +134,6 @@ def _export(wrapper: nn.Module, file: Path, with_mask: bool, exporter: str) -> N
                               "logits": {0: "batch"}})
 
 
-def quantize_int8(source: Path, target: Path) -> None:
-    """Dynamic int8 (QInt8 weights) of the MatMuls: the Linear layers, ~all of the FLOPs of the
-    transformer; the conv feature encoder stays fp32 (quantizing it moved the probabilities ten
-    times as much in the PyTorch int8 path, see :mod:`ser.inference.speedups`)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # it advises a pre-processing pass on the root logger, always
-    try:
-        quantize_dynamic(str(source), str(target), op_types_to_quantize=["MatMul"],
-                         weight_type=QuantType.QInt8)
-    finally:
-        root.setLevel(level)
-
-
 def parity_clips(sampling_rate: int, seconds: tuple[float, ...] = PARITY_SECONDS
                  ) -> list[np.ndarray]:
     """Seeded speech-like clips: a pitched buzz and noise under a syllable-rate envelope."""
@@ -157,6 +145,22 @@ def parity_clips(sampling_rate: int, seconds: tuple[float, ...] = PARITY_SECONDS
         envelope = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0.05, None)
         clips.append((envelope * (buzz + rng.normal(0, 0.3, t.size))).astype(np.float32))
     return clips
+
+
+def calibration_feeds(model: PreTrainedModel, clips: Sequence[np.ndarray], *,
+                      normalize: bool = True) -> list[dict[str, np.ndarray]]:
+    """ONNX inputs of each clip alone, prepared by the one forward path (:mod:`ser.forward`)."""
+    path = ForwardPath(partial(model_logits, model), uses_mask=uses_attention_mask(model.config),
+                       normalize=normalize)
+    feeds = []
+    for clip in clips:
+        values = torch.from_numpy(np.asarray(clip, dtype=np.float32))[None]
+        inputs = path.inputs(values, torch.ones_like(values, dtype=torch.long))
+        feed = {"input_values": inputs.values.numpy()}
+        if inputs.attention_mask is not None:
+            feed["attention_mask"] = inputs.attention_mask.numpy()
+        feeds.append(feed)
+    return feeds
 
 
 def check_parity(model: PreTrainedModel, file: Path, clips: list[np.ndarray], *,
@@ -196,8 +200,14 @@ def export_onnx(
     trust_checkpoint: bool = False,
     exporter: str = DEFAULT_EXPORTER,
     tolerance: float = PARITY_TOLERANCE,
+    calibration: Sequence[np.ndarray] | None = None,
+    calibration_source: str = "",
 ) -> ExportResult:
-    """Export ``model_path`` (any model path ``ser predict`` takes) to the folder ``out``."""
+    """Export ``model_path`` (any model path ``ser predict`` takes) to the folder ``out``.
+
+    ``calibration``: mono clips at the model's rate whose ranges the int8 convolutions are
+    calibrated on (the first :data:`~ser.inference.onnx_int8.CALIBRATION_CLIPS`), described by
+    ``calibration_source`` in ``onnx_export.json``; None: seeded speech-like clips."""
     try:
         import onnxruntime  # noqa: F401  - the parity check and --int8 need it
     except ImportError as exc:
@@ -230,7 +240,16 @@ def export_onnx(
         files = {"fp32": fp32}
         staged_int8 = Path(tmp) / ONNX_FILES["int8"]
         if int8:
-            quantize_int8(staged, staged_int8)
+            feeds = None  # group-norm encoders keep fp32 convolutions (ser.inference.onnx_int8)
+            if uses_attention_mask(model.config):
+                if calibration is None:
+                    calibration = parity_clips(rate, CALIBRATION_SECONDS)
+                    calibration_source = "seeded speech-like clips (no calibration audio given)"
+                feeds = calibration_feeds(model, calibration[:CALIBRATION_CLIPS],
+                                          normalize=normalize)
+            int8_record = quantize_int8(staged, staged_int8, feeds)
+            if feeds:
+                int8_record["calibration"] = calibration_source or f"{len(feeds)} clip(s)"
             parity[staged_int8.name] = check_parity(model, staged_int8, clips,
                                                     normalize=normalize, sampling_rate=rate)
             if not parity[staged_int8.name]["labels_agree_all"]:
@@ -254,6 +273,8 @@ def export_onnx(
         "files": {p: t.name for p, t in files.items()}, "parity": parity,
         "tolerance": tolerance, "seconds": round(time.perf_counter() - started, 1),
     }
+    if int8:
+        record["int8"] = int8_record
     (folder / "onnx_export.json").write_text(json.dumps(record, indent=2) + "\n")
     write_checksums(folder)  # loading the ONNX file verifies it (ser.checksums)
     return ExportResult(folder, files, parity)
@@ -266,30 +287,3 @@ def _version(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
-
-
-def run_export(model: str, onnx_out: str, *, int8: bool = False, backbone: str | None = None,
-               trust_checkpoint: bool = False, exporter: str = DEFAULT_EXPORTER) -> int:
-    """Everything ``ser export`` does; 0 done, 1 parity failed or cannot export, 2 no model."""
-    import sys
-
-    try:
-        result = export_onnx(model, onnx_out, int8=int8, backbone=backbone,
-                             trust_checkpoint=trust_checkpoint, exporter=exporter)
-    except (ModelLoadError, FileNotFoundError) as exc:
-        print(f"error: cannot load the model: {exc}", file=sys.stderr)
-        return 2
-    except ExportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for name, check in result.parity.items():
-        print(f"parity {name}: max |logit difference| vs PyTorch fp32 "
-              f"{check['max_logit_diff']:.2e} (largest |logit| {check['max_abs_logit']:.2f}), "
-              f"top labels agree {check['labels_agree']}, clips of "
-              f"{', '.join(f'{s:g}' for s in check['clip_seconds'])} s one at a time"
-              + (" and as one padded batch" if check["checks"] > len(check["clip_seconds"])
-                 else ""))
-    for precision, file in result.files.items():
-        print(f"onnx {precision}: {file}")
-    print(f"model folder: {result.folder} (ser predict --model {result.folder} uses ONNX Runtime)")
-    return 0

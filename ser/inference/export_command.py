@@ -1,0 +1,67 @@
+"""``ser export``: the command's messages and exit codes around :func:`ser.inference.export.
+export_onnx`."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ser.inference.auto_export import decode_clips
+from ser.inference.export import DEFAULT_EXPORTER, ExportError, export_onnx
+from ser.inference.files import expand_inputs
+from ser.inference.loading import ModelLoadError
+from ser.inference.onnx_int8 import CALIBRATION_CLIPS
+
+
+def calibration_clips(source: str) -> list[np.ndarray]:
+    """Up to :data:`CALIBRATION_CLIPS` decoded clips of the audio files under ``source`` (a
+    folder, file or glob), in sorted order; unreadable files are passed over."""
+    decoded = []
+    for clip in decode_clips(expand_inputs([source]).files[:4 * CALIBRATION_CLIPS]):
+        if clip is not None:
+            decoded.append(clip[0])
+    return decoded[:CALIBRATION_CLIPS]
+
+
+def run_export(model: str, onnx_out: str, *, int8: bool = False, backbone: str | None = None,
+               trust_checkpoint: bool = False, exporter: str = DEFAULT_EXPORTER,
+               calibrate: str | None = None) -> int:
+    """Everything ``ser export`` does; 0 done, 1 parity failed or cannot export, 2 no model or
+    no calibration audio."""
+    calibration, source = None, ""
+    if calibrate is not None:
+        if not int8:
+            print("error: --calibrate sets the ranges of the int8 model: give --int8 too",
+                  file=sys.stderr)
+            return 2
+        calibration = calibration_clips(calibrate)
+        if not calibration:
+            print(f"error: --calibrate {calibrate}: no readable audio file there",
+                  file=sys.stderr)
+            return 2
+        source = f"{len(calibration)} clip(s) of {calibrate}"
+    try:
+        result = export_onnx(model, onnx_out, int8=int8, backbone=backbone,
+                             trust_checkpoint=trust_checkpoint, exporter=exporter,
+                             calibration=calibration, calibration_source=source)
+    except (ModelLoadError, FileNotFoundError) as exc:
+        print(f"error: cannot load the model: {exc}", file=sys.stderr)
+        return 2
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, check in result.parity.items():
+        print(f"parity {name}: max |logit difference| vs PyTorch fp32 "
+              f"{check['max_logit_diff']:.2e} (largest |logit| {check['max_abs_logit']:.2f}), "
+              f"top labels agree {check['labels_agree']}, clips of "
+              f"{', '.join(f'{s:g}' for s in check['clip_seconds'])} s one at a time"
+              + (" and as one padded batch" if check["checks"] > len(check["clip_seconds"])
+                 else ""))
+    for precision, file in result.files.items():
+        print(f"onnx {precision}: {file}")
+    print(f"model folder: {result.folder} (ser predict --model {result.folder} uses ONNX Runtime)")
+    return 0
+
+
+__all__ = ["calibration_clips", "run_export"]
