@@ -237,12 +237,12 @@ def test_demo_learns_far_above_chance(tmp_path, capsys):
     """The offline demo, as a user runs it, but with its corpora written under tmp_path."""
     cfg = compose_config("train", tmp_path, ["experiment=demo"])
     _, metrics = train(cfg)
-    # Measured (issue 12: espeak-ng corpora, 600 clips of 30 speakers; filterbank tiny backbone,
-    # layer weights starting equal, 25 epochs): validation UA / synthetic-RAVDESS UA (264 clips,
-    # cross-lingual) 0.63 / 0.32 with seed 42, 0.57 / 0.36 with seed 1, 0.53 / 0.28 with seed 2.
-    # (Issue 15's 0.67 / 0.48 came from runs whose layer weights started from uninitialised
-    # memory, a different start in every process.) The bars leave room for another split and
-    # seed: 3x chance on validation, 1.5x chance on RAVDESS; a demo that stops learning fails.
-    assert metrics["validation"]["ua"] >= 0.50, metrics["validation"]["ua"]
-    assert metrics["ravdess"]["ua"] >= 0.25, metrics["ravdess"]["ua"]
+    # Measured (issue 15 recipe: 1,200 clips of 60 speakers, augmentation, 13 epochs; layer
+    # weights starting equal; corpus seed 0, bench/BENCHMARKS.md): validation / test / synthetic
+    # RAVDESS UA (264 clips, cross-lingual) 0.603 / 0.580 / 0.514 with seed 42, 0.608 / 0.633 /
+    # 0.635 with seed 7, 0.612 / 0.696 / 0.642 with seed 1234; chance is 0.17. The bars sit
+    # about 0.05 under the lowest run: a demo that learns less fails.
+    assert metrics["validation"]["ua"] >= 0.53, metrics["validation"]["ua"]
+    assert metrics["test"]["ua"] >= 0.53, metrics["test"]["ua"]
+    assert metrics["ravdess"]["ua"] >= 0.45, metrics["ravdess"]["ua"]
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("model: ")
