@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ser.calibration import calibrate_export, logits_of
-from ser.data.datamodule import extra_test_datamodule
+from ser.data.extra_test import extra_test_datamodule
 from ser.inference.auto_export import export_trained_model
 from ser.distributed import distributed_job
 from ser.metrics import classification_summary

@@ -10,7 +10,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from ser.config import CONFIG_DIR, register_resolvers
-from ser.data.datamodule import RavdessDataModule, extra_test_datamodule
+from ser.data.datamodule import RavdessDataModule
+from ser.data.extra_test import extra_test_datamodule
 from ser.data.ravdess import DEFAULT_ACTORS
 
 MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml") if p.stem != "base")
