@@ -9,6 +9,14 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+# Files built offline and committed (the tiny backbone's warm start), next to conf/.
+ASSETS_DIR = CONFIG_DIR.parent / "assets"
+
+
+def asset(name: str) -> str:
+    """``${ser_asset:NAME}``: a committed asset by the repository's location, not by
+    ``paths.root_dir`` (the run's working folder, which tests and users point elsewhere)."""
+    return str(ASSETS_DIR / name)
 
 
 def _uid() -> str:
@@ -51,6 +59,8 @@ def run_dir(ckpt_path: str | None, default: str) -> str:
 
 
 def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("ser_asset"):
+        OmegaConf.register_new_resolver("ser_asset", asset)
     if not OmegaConf.has_resolver("ser_slug"):
         OmegaConf.register_new_resolver("ser_slug", slug)
     if not OmegaConf.has_resolver("ser_run_dir"):

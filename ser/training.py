@@ -107,12 +107,16 @@ def best_value(trainer: L.Trainer, model: L.LightningModule) -> float | None:
     return model.best_monitored
 
 
+# The demo's corpus seed; warm starts are built from other seeds (ser.pretraining.warm_start).
+DEMO_CORPUS_SEED = 0
+
+
 def prepare_synthetic_data(directory: str | None) -> None:
     """The demo's corpora: written once under ``directory`` when missing."""
     if directory:
         from ser.data.synthetic import write_synthetic_corpora
 
-        write_synthetic_corpora(directory, seed=0, size="demo")
+        write_synthetic_corpora(directory, seed=DEMO_CORPUS_SEED, size="demo")
 
 
 def check_distributed_sampling(trainer: L.Trainer, trainer_cfg: DictConfig) -> None:
