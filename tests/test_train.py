@@ -237,12 +237,14 @@ def test_demo_learns_far_above_chance(tmp_path, capsys):
     """The offline demo, as a user runs it, but with its corpora written under tmp_path."""
     cfg = compose_config("train", tmp_path, ["experiment=demo"])
     _, metrics = train(cfg)
-    # Measured (issue 15 recipe: 1,200 clips of 60 speakers, augmentation, 13 epochs; layer
-    # weights starting equal; corpus seed 0, bench/BENCHMARKS.md): validation / test / synthetic
-    # RAVDESS UA (264 clips, cross-lingual) 0.603 / 0.580 / 0.514 with seed 42, 0.608 / 0.633 /
-    # 0.635 with seed 7, 0.612 / 0.696 / 0.642 with seed 1234; chance is 0.17. The bars sit
-    # about 0.05 under the lowest run: a demo that learns less fails.
-    assert metrics["validation"]["ua"] >= 0.53, metrics["validation"]["ua"]
-    assert metrics["test"]["ua"] >= 0.53, metrics["test"]["ua"]
-    assert metrics["ravdess"]["ua"] >= 0.45, metrics["ravdess"]["ua"]
+    # Measured (issue 15: the recipe of 1,200 clips of 60 speakers, augmentation, 13 epochs, on
+    # the tiny backbone's label-free warm start, assets/tiny-prosody; corpus seed 0, 2 threads,
+    # bench/BENCHMARKS.md): validation / test / synthetic RAVDESS UA (264 clips, cross-lingual)
+    # 0.810 / 0.862 / 0.684 with seed 42, 0.761 / 0.786 / 0.819 with seed 7, 0.804 / 0.875 /
+    # 0.781 with seed 1234; chance is 0.17. Float noise alone (thread count) moved one seed's
+    # RAVDESS UA by up to 0.09 before, so the bars sit ~0.06-0.13 under the lowest run; the
+    # recipe without the warm start (validation 0.60-0.61, test 0.58-0.70) fails them.
+    assert metrics["validation"]["ua"] >= 0.70, metrics["validation"]["ua"]
+    assert metrics["test"]["ua"] >= 0.70, metrics["test"]["ua"]
+    assert metrics["ravdess"]["ua"] >= 0.55, metrics["ravdess"]["ua"]
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("model: ")
