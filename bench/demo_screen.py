@@ -49,6 +49,7 @@ from ser.data.datamodule import IndonesianDataModule, RavdessDataModule
 from ser.data.dataset import AudioClipDataset
 from ser.audio import load_audio, TARGET_SR
 from ser.preprocessing import normalize_waveforms
+from ser.pretraining.prosody import prosody_targets
 from ser.metrics import classification_summary
 from transformers import get_scheduler
 import lightning as L
@@ -105,37 +106,6 @@ def train_item(i, epoch):
     if aug is not None:
         w = aug(w, rng)
     return {"input_values": w, "label": int(tl[i]), "index": i, "error": None}
-
-def prosody_targets(w: np.ndarray, frames: int) -> np.ndarray:
-    """(frames, 4) per 20 ms model frame: log2(F0/100 Hz) (NaN when unvoiced), voicing (0/1),
-    log-energy minus the clip's mean, spectral tilt (log10 energy below / above 1 kHz).
-
-    Frame j of the tiny encoder sees samples [320 j, 320 j + 2320): its centre 40 ms are analysed.
-    F0: the shortest lag within 90 % of the bias-corrected normalised autocorrelation's peak at
-    60-400 Hz; voiced when
-    the peak exceeds 0.5 and the frame is within 35 dB of the clip's loudest."""
-    n, hop, start = 640, 320, 840
-    x = np.pad(np.asarray(w, np.float64), (0, start + n + hop * frames))
-    idx = start + hop * np.arange(frames)[:, None] + np.arange(n)[None, :]
-    f = x[idx]
-    f = f - f.mean(1, keepdims=True)
-    energy = (f ** 2).mean(1) + 1e-10
-    spec = np.abs(np.fft.rfft(f * np.hanning(n), 2048)) ** 2
-    ac = np.fft.irfft(np.abs(np.fft.rfft(f, 2048)) ** 2)[:, :n]
-    lags = np.arange(40, 268)
-    r = ac[:, lags] / (ac[:, :1] + 1e-12) * n / (n - lags)
-    peak = r.max(1)
-    best = (r >= 0.9 * peak[:, None]).argmax(1)  # the first lag near the maximum: no subharmonics
-    rows = np.arange(frames)
-    for _ in range(40):  # then climb to that peak's top
-        best = best + (r[rows, np.minimum(best + 1, r.shape[1] - 1)] > r[rows, best])
-    loud = 10 * np.log10(energy) > 10 * np.log10(energy.max()) - 35
-    voiced = (peak > 0.5) & loud
-    f0 = np.where(voiced, np.log2(TARGET_SR / lags[best] / 100.0), np.nan)
-    le = np.log(energy); le = le - le.mean()
-    k = int(1000 / (TARGET_SR / 2048))
-    tilt = np.log10((spec[:, :k].sum(1) + 1e-10) / (spec[:, k:].sum(1) + 1e-10))
-    return np.stack([f0, voiced.astype(np.float64), le / 5.0, tilt / 2.0], 1).astype(np.float32)
 
 def fwd(batch):
     x, m = batch["input_values"], batch["attention_mask"]

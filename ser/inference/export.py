@@ -147,11 +147,16 @@ def parity_clips(sampling_rate: int, seconds: tuple[float, ...] = PARITY_SECONDS
     return clips
 
 
+def _torch_path(model: PreTrainedModel, normalize: bool) -> ForwardPath:
+    """The one forward path over the plain PyTorch model, fp32 (the export's reference)."""
+    return ForwardPath(partial(model_logits, model), uses_mask=uses_attention_mask(model.config),
+                       normalize=normalize)
+
+
 def calibration_feeds(model: PreTrainedModel, clips: Sequence[np.ndarray], *,
                       normalize: bool = True) -> list[dict[str, np.ndarray]]:
     """ONNX inputs of each clip alone, prepared by the one forward path (:mod:`ser.forward`)."""
-    path = ForwardPath(partial(model_logits, model), uses_mask=uses_attention_mask(model.config),
-                       normalize=normalize)
+    path = _torch_path(model, normalize)
     feeds = []
     for clip in clips:
         values = torch.from_numpy(np.asarray(clip, dtype=np.float32))[None]
@@ -171,8 +176,7 @@ def check_parity(model: PreTrainedModel, file: Path, clips: list[np.ndarray], *,
     from ser.inference.onnx_runtime import OnnxRuntime
 
     runtime = OnnxRuntime(file, model.config)
-    path = ForwardPath(partial(model_logits, model), uses_mask=uses_attention_mask(model.config),
-                       normalize=normalize)
+    path = _torch_path(model, normalize)
     groups = [[c] for c in clips] + ([clips] if path.uses_mask and len(clips) > 1 else [])
     worst, agree, total, scale = 0.0, 0, 0, 0.0
     for group in groups:
