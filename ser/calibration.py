@@ -52,19 +52,23 @@ def nll(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(p, 1e-12, None))))
 
 
-def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) -> float:
-    """Expected calibration error: |accuracy - mean confidence| per equal-width confidence bin
-    (``n_bins`` over (0, 1]), weighted by the share of samples in the bin."""
+def confidence_bins(probs: np.ndarray, labels: np.ndarray,
+                    n_bins: int = N_BINS) -> list[tuple[float, float, float]]:
+    """(mean confidence, accuracy, share of samples) of each non-empty equal-width confidence
+    bin over (0, 1]: what the ECE sums and the reliability diagram draws."""
     probs = np.asarray(probs, np.float64)
     conf = probs.max(axis=1)
     correct = probs.argmax(axis=1) == np.asarray(labels)
     bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
-    total = 0.0
-    for b in range(n_bins):
-        inside = bins == b
-        if inside.any():
-            total += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())
-    return float(total)
+    return [(float(conf[inside].mean()), float(correct[inside].mean()), float(inside.mean()))
+            for inside in (bins == b for b in range(n_bins)) if inside.any()]
+
+
+def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) -> float:
+    """Expected calibration error: |accuracy - mean confidence| per equal-width confidence bin
+    (``n_bins`` over (0, 1]), weighted by the share of samples in the bin."""
+    return float(sum(share * abs(accuracy - conf)
+                     for conf, accuracy, share in confidence_bins(probs, labels, n_bins)))
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -225,7 +229,7 @@ def evaluation_calibration(table: Any, temperature: float, figure: Path,
 
     if "true" not in table.columns:
         return None
-    rows = table[table["pred"].notna() & table["true"].isin(LABELS)]
+    rows = table[table["pred"].isin(LABELS) & table["true"].isin(LABELS)]  # failed rows: pred ""
     if rows.empty:
         return None
     cal = rows[[f"p_{k}" for k in LABELS]].to_numpy(np.float64)

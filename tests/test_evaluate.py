@@ -5,6 +5,7 @@ files, the in-domain warning, noise robustness and W&B."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -235,6 +236,9 @@ def test_bad_csv_rows_keep_their_row_with_the_reason_and_exit_1(models, tiny_cor
                                    "unsafe_path": 2}
     failed = csv[csv["error"] != ""]
     assert (failed["pred"] == "").all()
+    # Calibration is measured on the scored rows only: a failed row has no probabilities.
+    assert m["calibration"]["n"] == n_rows - 6
+    assert all(math.isfinite(m["calibration"][k]) for k in ("ece_before", "ece_after", "nll_after"))
     assert result.exit_code == 1
     report = result.report.read_text()
     assert f"rows: {n_rows} (every input row), scored: {n_rows - 6}, failed: 6" in report

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.calibration import N_BINS, ece
+from ser.calibration import N_BINS, confidence_bins, ece
 from ser.figures import new_figure, save_figure
 
 
@@ -21,14 +21,8 @@ def reliability_diagram(sets: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndar
     edges = np.linspace(0, 1, N_BINS + 1)
     for ax, (name, (raw, cal, labels)) in zip(axes[0], sets.items()):
         for probs, label, colour in ((raw, "raw", "tab:red"), (cal, "calibrated", "tab:blue")):
-            conf = probs.max(1)
-            correct = probs.argmax(1) == labels
-            bins = np.clip(np.ceil(conf * N_BINS).astype(int) - 1, 0, N_BINS - 1)
-            xs, ys = [], []
-            for b in range(N_BINS):
-                if (bins == b).any():
-                    xs.append(conf[bins == b].mean())
-                    ys.append(correct[bins == b].mean())
+            bins = confidence_bins(probs, labels)
+            xs, ys = [b[0] for b in bins], [b[1] for b in bins]
             ax.plot(xs, ys, "o-", color=colour,
                     label=f"{label} (ECE {ece(probs, labels):.3f})")
         ax.plot([0, 1], [0, 1], "k--", lw=0.8)
