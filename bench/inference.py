@@ -342,9 +342,14 @@ def run(args: argparse.Namespace, argv: list[str] | None, tmp: Path) -> int:
         print(f"reusing {onnx_dir}; its export's parity {json.dumps(record['parity'])}")
     elif any(OURS[n][0] == "onnx" for n in names if n in OURS):
         from ser.inference.export import export_onnx
+        from ser.inference.export_command import calibration_clips
 
+        # The int8 convolutions' ranges: other files of the same kind as the timed ones.
+        write_files(tmp / "calibration", 16, args.seed + 1)
         begin = time.perf_counter()
-        exported = export_onnx(model, onnx_dir, int8=True, exporter=args.exporter)
+        exported = export_onnx(model, onnx_dir, int8=True, exporter=args.exporter,
+                               calibration=calibration_clips(str(tmp / "calibration")),
+                               calibration_source="16 files written like the timed ones, seed + 1")
         export_seconds = time.perf_counter() - begin
         print(f"ONNX export ({args.exporter}) and int8 quantization: {export_seconds:.0f} s; "
               f"parity {json.dumps(exported.parity)}", flush=True)

@@ -99,17 +99,30 @@ def test_export_runs_eager_attention_and_leaves_the_model_as_it_was(exported, tm
     assert model.config._attn_implementation == before
 
 
+def test_calibration_clips_are_spread_over_a_sorted_corpus(tmp_path):
+    """A corpus sorted by name is sorted by speaker or emotion: the calibration clips come from
+    all of it, not its first 16 files; an unreadable file is passed over."""
+    from ser.inference.export_command import calibration_clips
+
+    for k in range(40):  # file k is 1 s + k ms long, so a clip's length tells its file
+        sf.write(tmp_path / f"{k:02d}.wav", speechlike(1 + k / 1000, seed=k), RATE)
+    (tmp_path / "00.wav").write_bytes(b"not audio")
+    files = [round((c.size / RATE - 1) * 1000) for c in calibration_clips(str(tmp_path))]
+    assert len(files) == 16 and 0 not in files
+    assert files[:15] == [i * 40 // 16 for i in range(1, 16)] and files[-1] == 1
+
+
 def test_int8_convolutions_are_calibrated_on_the_audio_given(exported, tmp_path, capsys):
-    """int8 runs the convolutions as QLinearConv, except the one reading the raw waveform;
-    `--calibrate` measures their ranges on the user's recordings and the record says so."""
+    """Without recordings to measure ranges on, the int8 file keeps its convolutions fp32 and
+    says why; `--calibrate` runs them as QLinearConv (except the one reading the raw waveform),
+    their ranges measured on the user's recordings, and the record says so."""
     import onnx
 
     record = json.loads((exported["onnx"] / "onnx_export.json").read_text())
-    assert record["int8"]["calibration"].startswith("seeded speech-like clips")
-    ops = [n for n in onnx.load(exported["onnx"] / "model.int8.onnx").graph.node]
-    assert sum(n.op_type == "QLinearConv" for n in ops) >= 3
-    assert [n.name for n in ops if n.op_type == "Conv"] == list(record["int8"]["fp32"])
-    assert "reads the raw waveform" in record["int8"]["fp32"].values()
+    assert "calibration" not in record["int8"]
+    assert record["int8"]["conv"].startswith("fp32: no calibration audio")
+    ops = [n.op_type for n in onnx.load(exported["onnx"] / "model.int8.onnx").graph.node]
+    assert "QLinearConv" not in ops and "Conv" in ops and "MatMulInteger" in ops
 
     audio = tmp_path / "audio"
     audio.mkdir()
@@ -119,8 +132,13 @@ def test_int8_convolutions_are_calibrated_on_the_audio_given(exported, tmp_path,
     out = tmp_path / "calibrated"
     args = ["export", "--model", str(exported["model"]), "--onnx", str(out), "--int8"]
     assert main(args + ["--calibrate", str(audio)]) == 0
+    assert "int8: MatMuls dynamic" in capsys.readouterr().out
     record = json.loads((out / "onnx_export.json").read_text())
     assert record["int8"]["calibration"] == f"2 clip(s) of {audio}"
+    ops = [n for n in onnx.load(out / "model.int8.onnx").graph.node]
+    assert sum(n.op_type == "QLinearConv" for n in ops) >= 3
+    assert [n.name for n in ops if n.op_type == "Conv"] == list(record["int8"]["fp32"])
+    assert "reads the raw waveform" in record["int8"]["fp32"].values()
     assert record["parity"]["model.int8.onnx"]["labels_agree_all"]
     capsys.readouterr()
     assert main(args[:-1] + ["--calibrate", str(audio)]) == 2

@@ -222,12 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder for model.onnx, config.json, preprocessor_config.json (may be "
                           "the model folder itself: ser predict then uses ONNX Runtime)")
     exp.add_argument("--int8", action="store_true",
-                     help="also write model.int8.onnx (int8 MatMuls and convolutions; used by "
-                          "default)")
+                     help="also write model.int8.onnx (int8 MatMuls, and convolutions with "
+                          "--calibrate; used by default)")
     exp.add_argument("--calibrate", default=None, metavar="AUDIO",
                      help="folder, file or glob of recordings like those the model will hear: "
-                          "the int8 convolutions' ranges are measured on up to 16 of them "
-                          "(default: seeded speech-like clips)")
+                          "the int8 convolutions' ranges are measured on up to 16 of them, "
+                          "spread over the sorted list (without it the convolutions stay fp32)")
     exp.add_argument("--backbone", default=None, help="architecture of a bare state dict")
     exp.add_argument("--trust-checkpoint", action="store_true")
     exp.add_argument("--exporter", choices=["legacy", "dynamo"], default="legacy",

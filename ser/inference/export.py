@@ -5,8 +5,8 @@ OUT is a folder; it gets
 * ``model.onnx``: ``input_values`` [batch, time] float32 (normalised audio, as the recognizer
   prepares it) and, for layer-norm encoders, ``attention_mask`` [batch, time] int64, to
   ``logits`` [batch, 6]; batch and time are dynamic axes;
-* ``model.int8.onnx`` with ``--int8``: the same with int8 MatMuls (dynamic) and convolutions
-  (static, calibrated on clips: ``calibration``, else seeded speech-like ones), see
+* ``model.int8.onnx`` with ``--int8``: the same with int8 MatMuls (dynamic) and, given
+  ``calibration`` audio, convolutions (static, their ranges measured on it), see
   :mod:`ser.inference.onnx_int8`;
 * ``config.json`` (the six labels, the architecture) and ``preprocessor_config.json`` (rate,
   normalisation), so the folder is a model path of its own;
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-3
 PARITY_SECONDS = (0.7, 1.9, 3.3)
-CALIBRATION_SECONDS = (1.2, 2.0, 2.9, 3.7, 4.4, 5.3)
 EXPORTERS = {"legacy": 17, "dynamo": 18}  # exporter -> opset
 DEFAULT_EXPORTER = "legacy"
 
@@ -84,6 +83,7 @@ class ExportResult:
     folder: Path
     files: dict[str, Path]
     parity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    int8: dict[str, Any] | None = None  # what the int8 file runs in int8, and how
 
 
 def _example(with_mask: bool) -> tuple[torch.Tensor, ...]:
@@ -211,7 +211,8 @@ def export_onnx(
 
     ``calibration``: mono clips at the model's rate whose ranges the int8 convolutions are
     calibrated on (the first :data:`~ser.inference.onnx_int8.CALIBRATION_CLIPS`), described by
-    ``calibration_source`` in ``onnx_export.json``; None: seeded speech-like clips."""
+    ``calibration_source`` in ``onnx_export.json``; None: the convolutions stay fp32 (ranges
+    from made-up clips cost labels on real speech, see :mod:`ser.inference.onnx_int8`)."""
     try:
         import onnxruntime  # noqa: F401  - the parity check and --int8 need it
     except ImportError as exc:
@@ -244,16 +245,18 @@ def export_onnx(
         files = {"fp32": fp32}
         staged_int8 = Path(tmp) / ONNX_FILES["int8"]
         if int8:
-            feeds = None  # group-norm encoders keep fp32 convolutions (ser.inference.onnx_int8)
-            if uses_attention_mask(model.config):
-                if calibration is None:
-                    calibration = parity_clips(rate, CALIBRATION_SECONDS)
-                    calibration_source = "seeded speech-like clips (no calibration audio given)"
+            # fp32 convolutions without calibration audio, and for group-norm encoders
+            # (ser.inference.onnx_int8 says why)
+            feeds = None
+            if calibration and uses_attention_mask(model.config):
                 feeds = calibration_feeds(model, calibration[:CALIBRATION_CLIPS],
                                           normalize=normalize)
             int8_record = quantize_int8(staged, staged_int8, feeds)
             if feeds:
                 int8_record["calibration"] = calibration_source or f"{len(feeds)} clip(s)"
+            elif uses_attention_mask(model.config):
+                int8_record["conv"] = ("fp32: no calibration audio (ser export --calibrate "
+                                       "AUDIO runs them in static int8)")
             parity[staged_int8.name] = check_parity(model, staged_int8, clips,
                                                     normalize=normalize, sampling_rate=rate)
             if not parity[staged_int8.name]["labels_agree_all"]:
@@ -281,7 +284,7 @@ def export_onnx(
         record["int8"] = int8_record
     (folder / "onnx_export.json").write_text(json.dumps(record, indent=2) + "\n")
     write_checksums(folder)  # loading the ONNX file verifies it (ser.checksums)
-    return ExportResult(folder, files, parity)
+    return ExportResult(folder, files, parity, record.get("int8"))
 
 
 def _version(name: str) -> str | None:

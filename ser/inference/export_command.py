@@ -16,11 +16,20 @@ from ser.inference.onnx_int8 import CALIBRATION_CLIPS
 
 def calibration_clips(source: str) -> list[np.ndarray]:
     """Up to :data:`CALIBRATION_CLIPS` decoded clips of the audio files under ``source`` (a
-    folder, file or glob), in sorted order; unreadable files are passed over."""
+    folder, file or glob), spread evenly over the sorted list (a corpus sorted by name is often
+    sorted by speaker or emotion: its first files would cover one); unreadable files are passed
+    over, trying at most four times as many files."""
+    files = expand_inputs([source]).files
+    n = min(len(files), CALIBRATION_CLIPS)
+    spread = [files[i * len(files) // n] for i in range(n)]
+    chosen = set(spread)
     decoded = []
-    for clip in decode_clips(expand_inputs([source]).files[:4 * CALIBRATION_CLIPS]):
+    for file in (spread + [f for f in files if f not in chosen])[:4 * CALIBRATION_CLIPS]:
+        clip = decode_clips([file])[0]
         if clip is not None:
             decoded.append(clip[0])
+        if len(decoded) == CALIBRATION_CLIPS:
+            break
     return decoded[:CALIBRATION_CLIPS]
 
 
@@ -58,6 +67,8 @@ def run_export(model: str, onnx_out: str, *, int8: bool = False, backbone: str |
               f"{', '.join(f'{s:g}' for s in check['clip_seconds'])} s one at a time"
               + (" and as one padded batch" if check["checks"] > len(check["clip_seconds"])
                  else ""))
+    if result.int8 is not None:
+        print(f"int8: MatMuls {result.int8['matmul']}; convolutions {result.int8['conv']}")
     for precision, file in result.files.items():
         print(f"onnx {precision}: {file}")
     print(f"model folder: {result.folder} (ser predict --model {result.folder} uses ONNX Runtime)")

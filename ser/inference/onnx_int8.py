@@ -16,11 +16,14 @@
   audio would throw away ~48 dB of the signal's range, and with it quantized the logits moved
   six times as far from fp32 as with it kept; it is ~1 % of the time.
 
-The calibration clips decide the static ranges. Training's export (:mod:`ser.inference.
-auto_export`) calibrates on validation clips; ``ser export --int8`` on the folder given with
-``--calibrate``, else on seeded speech-like clips (:func:`ser.inference.export.parity_clips`),
-and ``onnx_export.json`` says which. Whether int8 may be used is judged afterwards by label
-agreement with fp32 (the export's parity check, and training's check on validation clips).
+The calibration clips decide the static ranges, so they must be real audio like the model's:
+training's export (:mod:`ser.inference.auto_export`) calibrates on validation clips, ``ser export
+--int8`` on the recordings given with ``--calibrate``; without any, the convolutions stay fp32.
+(Ranges measured on seeded speech-like clips instead cost the demo's trained model 2.1 points of
+top-label agreement with fp32 on 1,440 RAVDESS clips: 97.3 % against 99.4 % with 16 of its
+training corpus's clips.) ``onnx_export.json`` says which. Whether int8 may be used is judged
+afterwards by label agreement with fp32 (the export's parity check, and training's check on
+validation clips).
 """
 
 from __future__ import annotations

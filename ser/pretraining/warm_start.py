@@ -1,6 +1,6 @@
 """A label-free warm start for the tiny backbone, built offline once (issue 15, item 2).
 
-The tiny backbone starts from random weights, and the demo's 13 epochs leave it under-trained.
+The tiny backbone starts from random weights, and the demo's few epochs leave it under-trained.
 Pretraining it first, without emotion labels, to regress frame-level prosody
 (:mod:`ser.pretraining.prosody`) on the training split of a synthetic corpus written with
 another seed (other speakers and clips than the demo's corpus, no RAVDESS file) lifted the
