@@ -183,6 +183,7 @@ def test_export_parity_of_a_base_size_group_norm_model(tmp_path):
     result = export_onnx(tmp_path / "base", tmp_path / "onnx", int8=True)
     record = json.loads((tmp_path / "onnx" / "onnx_export.json").read_text())
     assert record["inputs"] == ["input_values"]
+    assert record["int8"]["conv"].startswith("fp32: a group-norm feature encoder")
     assert result.parity["model.onnx"]["max_logit_diff"] <= 1e-4
     assert result.parity["model.int8.onnx"]["labels_agree_all"]
     recognizer = EmotionRecognizer.from_pretrained(tmp_path / "onnx", runtime="onnx",
