@@ -59,6 +59,18 @@ def test_every_response_is_described(server):
     assert {"emotion", "confidence", "probabilities"} <= set(body["required"])
 
 
+def test_operation_ids_are_unique_and_405_names_every_allowed_method(server):
+    """Generated clients key methods on operationId; a route serving GET and DELETE gave both
+    one id. A method the history record path does not take is a 405 that lists both."""
+    schema = httpx.get(server + "/openapi.json", timeout=10).json()
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    assert set(schema["paths"]["/history/{record_id}"]) == {"get", "delete"}
+    answer = httpx.put(server + "/history/00000000-0000-4000-8000-000000000000", timeout=10)
+    assert answer.status_code == 405 and answer.json() == {"detail": "Method Not Allowed"}
+    assert {"GET", "DELETE"} <= {m.strip() for m in answer.headers["allow"].split(",")}
+
+
 def test_schemathesis_finds_nothing(server, tmp_path: Path):
     cli = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     config = tmp_path / "schemathesis.toml"

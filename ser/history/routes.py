@@ -111,17 +111,25 @@ async def history_csv(
                              headers={"Content-Disposition": 'attachment; filename="history.csv"'})
 
 
-@router.api_route("/history/{record_id}", methods=["GET", "DELETE"], responses=RESPONSES)
+RECORD_PATH = "/history/{record_id}"
+
+
+@router.get(RECORD_PATH, responses=RESPONSES, summary="One recorded prediction")
 async def history_record(request: Request, record_id: str) -> JSONResponse:
-    """GET: the record. DELETE: delete it and, unless another record has the same audio, its
-    kept audio file. (One route for both methods, so a 405 lists both in its Allow header.)"""
     history = _history(request)
     _check_id(record_id)
-    if request.method == "GET":
-        record = await _with_store(history, lambda s: s.get(record_id))
-        if record is None:
-            raise HTTPException(404, f"no prediction with id {record_id} in the history")
-        return JSONResponse(record.to_json())
+    record = await _with_store(history, lambda s: s.get(record_id))
+    if record is None:
+        raise HTTPException(404, f"no prediction with id {record_id} in the history")
+    return JSONResponse(record.to_json())
+
+
+@router.delete(RECORD_PATH, responses=RESPONSES,
+               summary="Delete a recorded prediction and, unless shared, its kept audio")
+async def delete_history_record(request: Request, record_id: str) -> JSONResponse:
+    """Delete the record and, unless another record has the same audio, its kept audio file."""
+    history = _history(request)
+    _check_id(record_id)
     remove = history.archive.remove if history.archive is not None else None
     deleted = await _with_store(history, lambda s: s.delete(record_id, remove_audio=remove))
     if deleted is None:
@@ -131,6 +139,16 @@ async def history_record(request: Request, record_id: str) -> JSONResponse:
              f" and its audio {key}" if deleted.audio_removed else "")
     return JSONResponse({"deleted": record_id, "storage_path": key,
                          "audio_removed": deleted.audio_removed})
+
+
+@router.api_route(RECORD_PATH, methods=["POST", "PUT", "PATCH", "OPTIONS", "TRACE"],
+                  include_in_schema=False)
+async def history_record_other_methods() -> JSONResponse:
+    """405 naming every method the path allows: the GET and DELETE routes are separate (one
+    route for both gave /openapi.json two operations with one operationId), and each alone
+    would list only its own."""
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405,
+                        headers={"Allow": "GET, HEAD, DELETE"})
 
 
 @router.get("/static/history.js", include_in_schema=False)
