@@ -245,21 +245,17 @@ def export_onnx(
         files = {"fp32": fp32}
         staged_int8 = Path(tmp) / ONNX_FILES["int8"]
         if int8:
-            # fp32 convolutions without calibration audio, and for group-norm encoders
+            # fp32 convolutions for group-norm encoders and without calibration audio
             # (ser.inference.onnx_int8 says why)
-            feeds = None
-            if calibration and uses_attention_mask(model.config):
-                feeds = calibration_feeds(model, calibration[:CALIBRATION_CLIPS],
-                                          normalize=normalize)
-            int8_record = quantize_int8(staged, staged_int8, feeds)
+            layer_norm = uses_attention_mask(model.config)
+            feeds = (calibration_feeds(model, calibration[:CALIBRATION_CLIPS], normalize=normalize)
+                     if calibration and layer_norm else None)
+            why_fp32 = ("a group-norm feature encoder, where static int8 moved the logits too far"
+                        if not layer_norm else "no calibration audio (ser export --calibrate "
+                        "AUDIO runs them in static int8)")
+            int8_record = quantize_int8(staged, staged_int8, feeds, why_fp32)
             if feeds:
                 int8_record["calibration"] = calibration_source or f"{len(feeds)} clip(s)"
-            elif uses_attention_mask(model.config):
-                int8_record["conv"] = ("fp32: no calibration audio (ser export --calibrate "
-                                       "AUDIO runs them in static int8)")
-            else:
-                int8_record["conv"] = ("fp32: a group-norm feature encoder, where static int8 "
-                                       "moved the logits too far")
             parity[staged_int8.name] = check_parity(model, staged_int8, clips,
                                                     normalize=normalize, sampling_rate=rate)
             if not parity[staged_int8.name]["labels_agree_all"]:

@@ -30,7 +30,7 @@ def calibration_clips(source: str) -> list[np.ndarray]:
             decoded.append(clip[0])
         if len(decoded) == CALIBRATION_CLIPS:
             break
-    return decoded[:CALIBRATION_CLIPS]
+    return decoded
 
 
 def run_export(model: str, onnx_out: str, *, int8: bool = False, backbone: str | None = None,

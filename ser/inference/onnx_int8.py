@@ -84,11 +84,12 @@ class _Feeds:
 
 
 def quantize_int8(source: Path, target: Path,
-                  calibration: Sequence[dict[str, np.ndarray]] | None) -> dict[str, Any]:
+                  calibration: Sequence[dict[str, np.ndarray]] | None,
+                  why_fp32_convs: str = "") -> dict[str, Any]:
     """Write the int8 model of the fp32 ``source`` to ``target`` (see the module docstring);
     ``calibration``: model inputs (``input_values`` and, if the model takes one,
-    ``attention_mask``), one clip each, or None to keep every convolution fp32. Returns what
-    was quantized how."""
+    ``attention_mask``), one clip each, or None to keep every convolution fp32 (for the reason
+    ``why_fp32_convs``, recorded). Returns what was quantized how."""
     from onnxruntime.quantization import (QuantFormat, QuantType, quantize_dynamic,
                                           quantize_static)
 
@@ -109,7 +110,7 @@ def quantize_int8(source: Path, target: Path,
                               f"channel), calibrated on {len(calibration)} clip(s)")
             record["fp32"] = kept_fp32
         else:
-            record["conv"] = "fp32"
+            record["conv"] = f"fp32: {why_fp32_convs}" if why_fp32_convs else "fp32"
         quantize_dynamic(str(matmul_source), str(target), op_types_to_quantize=["MatMul"],
                          weight_type=QuantType.QInt8, extra_options=options)
     return record
