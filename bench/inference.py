@@ -29,7 +29,10 @@ Each path runs in its own spawned process (so peak RSS is its own), both with th
 count. The files are split into rounds and the two paths alternate round by round, so a busy
 neighbour on a shared machine slows both alike. The fp32 matmul rate is measured in the parent
 in every round, under the same conditions; the share of it that our path achieves counts the
-model's useful FLOPs (analytic, padding excluded, checked against FlopCounterMode).
+model's useful FLOPs (analytic, padding excluded, checked against FlopCounterMode). With an
+ONNX path, the model's Linear layers alone are also timed once, PyTorch fp32 against ONNX
+Runtime's dynamic int8 (:func:`linear_ceiling`): the most an int8 path can gain end to end on
+this CPU, since the rest of the model gains less.
 """
 
 from __future__ import annotations
@@ -163,6 +166,81 @@ def matmul_rate(threads: int, seconds: float = 1.5, size: int = 4096) -> float:
         torch.matmul(a, b)
         best = max(best, 2 * size**3 / (time.perf_counter() - start) / 1e9)
     return best
+
+
+def _linear_ceiling(conn, config_kwargs: dict, threads: int, frames: int, rounds: int) -> None:
+    """In its own process, with OpenMP threads that sleep when idle: in one process, torch's
+    spinning OpenMP workers halved ONNX Runtime's int8 rate (115 against 290 GMAC/s)."""
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    import onnxruntime as ort
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+
+    torch.set_num_threads(threads)
+    hidden, inner = config_kwargs["hidden_size"], config_kwargs["intermediate_size"]
+    shapes = [(hidden, hidden, 4), (hidden, inner, 1), (inner, hidden, 1)]  # QKV+out, FF in, out
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    rng = np.random.default_rng(0)
+    sessions, weights = {}, {}
+    for k, n, _ in shapes:
+        node = helper.make_node("DynamicQuantizeMatMul", ["a", "w", "scale", "zero"], ["y"],
+                                domain="com.microsoft")
+        graph = helper.make_graph(
+            [node], "linear", [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["m", k])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
+            initializer=[numpy_helper.from_array(rng.integers(-127, 128, (k, n), dtype=np.int8),
+                                                 "w"),
+                         numpy_helper.from_array(np.array(0.01, np.float32), "scale"),
+                         numpy_helper.from_array(np.array(0, np.int8), "zero")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                        helper.make_opsetid("com.microsoft", 1)])
+        sessions[k, n] = ort.InferenceSession(model.SerializeToString(), sess_options=options,
+                                              providers=["CPUExecutionProvider"])
+        weights[k, n] = torch.randn(n, k)
+    inputs = {k: rng.standard_normal((frames, k)).astype(np.float32) for k in (hidden, inner)}
+
+    def int8_layer() -> None:
+        for k, n, count in shapes:
+            for _ in range(count):
+                sessions[k, n].run(None, {"a": inputs[k]})
+
+    def fp32_layer() -> None:
+        with torch.inference_mode():
+            for k, n, count in shapes:
+                for _ in range(count):
+                    torch.nn.functional.linear(torch.from_numpy(inputs[k]), weights[k, n])
+
+    macs = frames * sum(k * n * count for k, n, count in shapes)
+    times: dict[str, list[float]] = {"fp32": [], "int8": []}
+    for number in range(rounds + 1):  # round 0 warms up
+        order = [("fp32", fp32_layer), ("int8", int8_layer)][:: 1 if number % 2 else -1]
+        for name, layer in order:
+            start = time.perf_counter()
+            for _ in range(5):
+                layer()
+            if number:
+                times[name].append((time.perf_counter() - start) / 5)
+    fp32, int8 = np.array(times["fp32"]), np.array(times["int8"])
+    conn.send({"frames": frames, "fp32_gmacs": macs / float(np.median(fp32)) / 1e9,
+               "int8_gmacs": macs / float(np.median(int8)) / 1e9,
+               "int8_vs_fp32": float(np.median(fp32 / int8))})
+
+
+def linear_ceiling(size: str, threads: int, frames: int = 700, rounds: int = 7) -> dict:
+    """How much faster ONNX Runtime's dynamic int8 runs this model's Linear layers (one
+    transformer layer's shapes, ``frames`` rows: a batch of four 3.5 s clips) than PyTorch fp32
+    on this CPU, paired rounds alternated. The Linear layers are most of the model's work, so
+    this is about the most an int8 path can gain over an fp32 one end to end: the attention,
+    convolutions and element-wise work around them gain less."""
+    parent, child = mp.get_context("spawn").Pipe()
+    process = mp.get_context("spawn").Process(target=_linear_ceiling,
+                                              args=(child, SIZES[size], threads, frames, rounds))
+    process.start()
+    result = parent.recv()
+    process.join(timeout=60)
+    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,6 +478,13 @@ def run(args: argparse.Namespace, argv: list[str] | None, tmp: Path) -> int:
             f"{cpu_pressure()}", flush=True)
     rates.append(matmul_rate(args.threads))
 
+    ceiling = None
+    if any(OURS[name][0] == "onnx" for name in conns if name in OURS):
+        ceiling = linear_ceiling(args.size, args.threads)
+        print(f"Linear layers alone ({ceiling['frames']} frames): PyTorch fp32 "
+              f"{ceiling['fp32_gmacs']:.0f} GMAC/s, ONNX Runtime dynamic int8 "
+              f"{ceiling['int8_gmacs']:.0f} GMAC/s: {ceiling['int8_vs_fp32']:.2f}x", flush=True)
+
     # FlopCounterMode does not count CPU scaled-dot-product attention: compare without it.
     probe = lengths[:3]
     counted = None
@@ -431,6 +516,7 @@ def run(args: argparse.Namespace, argv: list[str] | None, tmp: Path) -> int:
                        "analytic_without_attention": analytic},
         "matmul_gflops": {"mean": mean_rate, "max": float(np.max(rates)),
                           "per_round": [round(r, 1) for r in rates]},
+        "linear_ceiling": ceiling,
         "paths": {},
         "cpu_pressure_end": cpu_pressure(),
         "wall_seconds": time.perf_counter() - started,
