@@ -235,9 +235,10 @@ def linear_ceiling(size: str, threads: int, frames: int = 700, rounds: int = 7) 
     an int8 path's end-to-end gain comes near this figure only if the rest of the model
     (attention, convolutions, element-wise work) gains as much (on the Zen 4 of
     bench/BENCHMARKS.md: 4.8x for the Linear layers, 3.65x end to end)."""
-    parent, child = mp.get_context("spawn").Pipe()
-    process = mp.get_context("spawn").Process(target=_linear_ceiling,
-                                              args=(child, SIZES[size], threads, frames, rounds))
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_linear_ceiling,
+                          args=(child, SIZES[size], threads, frames, rounds))
     process.start()
     result = parent.recv()
     process.join(timeout=60)
