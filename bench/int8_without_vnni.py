@@ -74,11 +74,11 @@ def score(model: str, files: list[str], int8: bool) -> dict:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    """One scoring run (or the probe), written as JSON: run natively or under qemu."""
-    files = json.loads(Path(args.files).read_text()) if args.files else []
-    out = {"probe": saturation_probe()}
-    if files:
-        out.update(score(args.model, files, args.int8))
+    """One scoring run, written as JSON (an int8 run with the probe of the CPU it ran on):
+    run natively or under qemu."""
+    files = json.loads(Path(args.files).read_text())
+    out = {"probe": saturation_probe()} if args.int8 else {}
+    out.update(score(args.model, files, args.int8))
     Path(args.out).write_text(json.dumps(out))
     return 0
 
@@ -134,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         common = ["--model", args.model, "--files", str(work / "files.json")]
         fp32 = _run(None, qemu, work, "native-fp32", *common)
         native = _run(None, qemu, work, "native-int8", *common, "--int8")
-        print(f"{len(files)} files; native int8 {native['seconds']:.0f} s; emulating "
+        every = f", every {args.every}th" if args.every > 1 else ""
+        print(f"{len(files)} files of {args.audio}{every}; top labels and probabilities of "
+              f"int8 against fp32 (agreement, not accuracy); native int8 "
+              f"{native['seconds']:.0f} s; emulating "
               f"{args.cpu} ...", flush=True)
         emulated = _run(args.cpu, qemu, work, "emulated-int8", *common, "--int8")
     version = subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout
