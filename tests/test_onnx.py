@@ -15,8 +15,10 @@ import soundfile as sf
 import torch
 
 from ser.cli import main
+from ser.data.batching import collate_clips
 from ser.inference import EmotionRecognizer, ModelLoadError
 from ser.inference import precision as precision_module
+from ser.inference.onnx_runtime import OnnxRuntime
 from ser.inference.runtime import TorchRuntime
 from ser.labels import LABELS
 
@@ -225,6 +227,27 @@ def test_int8_onnx_keeps_the_labels_of_pytorch_fp32(exported):
         assert abs(ours.confidence - theirs.confidence) < 0.1
 
 
+def test_a_padded_batch_gives_each_clip_its_logits_alone(exported):
+    """The ONNX runtime runs a batch's clips side by side, each cut to its own length (faster
+    on the CPU, bench/BENCHMARKS.md): the logits of a padded batch are those of each clip alone,
+    in input order, with two clips at once as with one."""
+    recognizer = EmotionRecognizer.from_pretrained(exported["onnx"], precision="fp32")
+    path = recognizer.forward
+    audio = clips(5)
+    batch = collate_clips([{"input_values": a, "label": -1, "index": i, "error": None}
+                           for i, a in enumerate(audio)])
+    inputs = path.inputs(batch["input_values"], batch["attention_mask"])
+    one, two = (OnnxRuntime(recognizer.runtime.file, recognizer.config, threads=n)
+                for n in (1, 2))
+    assert (one.clips_at_once, two.clips_at_once) == (1, 2)
+    alone = torch.cat([one.logits(path.inputs(torch.from_numpy(a)[None],
+                                              torch.ones(1, a.size, dtype=torch.long)))
+                       for a in audio])
+    for runtime in (one, two):
+        torch.testing.assert_close(runtime.logits(inputs), alone, rtol=0, atol=1e-5)
+    assert len({int(row.argmax()) for row in alone}) > 1  # the rows are not all one answer
+
+
 def corpus(folder: Path) -> list[Path]:
     """Good clips of several lengths (one long enough for windows at long_threshold=2) and the
     broken files of test_inference, interleaved."""
@@ -304,13 +327,22 @@ def test_serve_runs_the_onnx_runtime(exported):
     buffer = exported["root"] / "serve.wav"
     sf.write(buffer, clip, RATE)
     reference = EmotionRecognizer.from_pretrained(exported["onnx"]).predict(buffer)
-    app = create_app(exported["onnx"], recognizer_options={"runtime": "onnx"})
-    with TestClient(app) as client:
-        assert client.app.state.recognizer.runtime.name == "onnx"
-        reply = client.post("/predict", files={"file": ("a.wav", buffer.read_bytes())})
+    app = create_app(exported["onnx"], recognizer_options={"runtime": "onnx", "threads": 2})
+    try:
+        with TestClient(app) as client:
+            state = client.app.state
+            assert state.recognizer.runtime.name == "onnx"
+            # one clip per core: two uploads' forward passes run at once, not one after another
+            assert state.model_gate.capacity == state.recognizer.runtime.clips_at_once == 2
+            reply = client.post("/predict", files={"file": ("a.wav", buffer.read_bytes())})
+    finally:
+        torch.set_num_threads(1)  # threads=2 set it for the process
     assert reply.status_code == 200
     assert reply.json()["emotion"] == reference.label
     assert reply.json()["confidence"] == pytest.approx(reference.confidence, abs=1e-6)
+    with TestClient(create_app(exported["model"], recognizer_options={"runtime": "torch"})
+                    ) as client:  # PyTorch spreads one forward pass over every core
+        assert client.app.state.model_gate.capacity == 1
 
 
 # -- precision="auto" --------------------------------------------------------------------------

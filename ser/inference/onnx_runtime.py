@@ -8,12 +8,25 @@ bf16 is not offered: ONNX Runtime's CPU provider has no bf16 MatMul kernels to s
 
 Only onnxruntime, the config and the feature extractor are loaded: no PyTorch weights, so the
 process holds one copy of the model (the int8 file of a large model is ~1/4 of the fp32 one).
+
+**Clips side by side, one core each.** The session runs single-threaded and a batch's clips run
+at once on ``threads`` Python threads (ONNX Runtime releases the GIL and a session may be run
+from several threads), each clip cut to its own length. ONNX Runtime's own intra-op threads
+meet at a barrier after every operator, so each operator waits for the slower core; clips
+side by side never wait for each other. XLSR-large int8, 24 files, 2 cores, one process,
+alternated rounds: 5.6-5.9 s against 7.0-7.6 s with one clip on both cores at a time (paired
+ratio 1.25-1.33x), and 6.5-6.7 s with both at once on a two-thread session
+(``bench/BENCHMARKS.md``). The cost: a lone clip runs on one core (on 2 cores, ~1.5x the
+latency of both), so ``ser serve`` runs as many forward passes at once as there are cores.
+A second, multi-threaded session for lone clips would hold the model twice (~400 MB more at
+the XLSR-large size).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +79,14 @@ class OnnxRuntime:
     """Logits of a batch from an exported ONNX model (see :class:`ser.inference.runtime.Runtime`)."""
 
     name = "onnx"
+    cuts_rows = True  # each row runs alone, cut to its clip: padding costs nothing
 
     def __init__(self, file: Path, config, *, threads: int | None = None) -> None:
         ort = _import_onnxruntime()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = int(threads or torch.get_num_threads())
-        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = options.inter_op_num_threads = 1  # clips side by side
+        self.clips_at_once = max(1, int(threads or torch.get_num_threads()))
         options.log_severity_level = 3  # errors only: ORT warns about unused initializers
         try:
             self.session = ort.InferenceSession(str(file), sess_options=options,
@@ -92,16 +106,31 @@ class OnnxRuntime:
                                  "has no attention_mask input; export it again")
         self.quantized = "int8" in file.name
         self.description = (f"ONNX Runtime {ort.__version__} {file.name} "
-                            f"({options.intra_op_num_threads} threads)")
+                            f"({self.clips_at_once} clip(s) at once, one thread each)")
+        self._pool: ThreadPoolExecutor | None = None
 
     def logits(self, inputs: ModelInputs) -> torch.Tensor:
-        feeds = {"input_values": inputs.values.detach().cpu().numpy().astype(np.float32,
-                                                                             copy=False)}
-        if self.feeds_mask:
-            feeds["attention_mask"] = inputs.mask.detach().cpu().numpy().astype(np.int64,
-                                                                                copy=False)
-        return torch.from_numpy(np.asarray(self.session.run(["logits"], feeds)[0],
-                                           dtype=np.float32))
+        """Each row alone, cut to its clip, up to ``clips_at_once`` at a time (see the module
+        docstring); a model without a mask gets rows of one length already."""
+        values = inputs.values.detach().cpu().numpy().astype(np.float32, copy=False)
+        mask = inputs.mask.detach().cpu().numpy().astype(np.int64, copy=False)
+        feeds = []
+        for row, length in enumerate(inputs.lengths()):
+            feed = {"input_values": values[row:row + 1, :length]}
+            if self.feeds_mask:
+                feed["attention_mask"] = mask[row:row + 1, :length]
+            feeds.append(feed)
+        if len(feeds) == 1 or self.clips_at_once == 1:
+            rows = [self._run(feed) for feed in feeds]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.clips_at_once,
+                                                thread_name_prefix="ser-onnx")
+            rows = list(self._pool.map(self._run, feeds))
+        return torch.from_numpy(np.concatenate(rows).astype(np.float32, copy=False))
+
+    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(self.session.run(["logits"], feed)[0])
 
 
 def load_onnx(path: str | os.PathLike, *, precision: str = "auto", quantize: bool = False,

@@ -50,7 +50,7 @@ def predict_many(
     chunk = chunk_size or batch_size * 16
     planner = DurationPlanner(items, chunk_size=chunk, sampling_rate=sampling_rate)
     if max_padding is None:
-        max_padding = 0.05 if recognizer.device.type == "cpu" else 0.3
+        max_padding = default_max_padding(recognizer)
     plan = recognizer.plan
     sampler = ChunkedBatchSampler(planner, batch_size, plan.is_long, max_batch_seconds,
                                   max_padding)
@@ -92,6 +92,15 @@ def predict_many(
     yield from drain()
     if position != len(items):  # a bug, not a data problem: say which item went missing
         raise RuntimeError(f"predict_many lost item {position} ({items[position]!r})")
+
+
+def default_max_padding(recognizer: EmotionRecognizer) -> float | None:
+    """The padding a batch may hold: none to speak of on the CPU, more on a GPU, and no cap for
+    a runtime that cuts each row to its own clip (the ONNX one): there padding costs nothing,
+    and a batch of one would leave cores idle (:mod:`ser.inference.onnx_runtime`)."""
+    if getattr(recognizer.runtime, "cuts_rows", False):
+        return None
+    return 0.05 if recognizer.device.type == "cpu" else 0.3
 
 
 def long_result(recognizer: EmotionRecognizer, item: InputItem, index: int, duration: float,

@@ -24,8 +24,8 @@ of model threads; :mod:`ser.inference.predict_many`). In PyTorch the conv featur
 runs clip by clip in time-major form (:mod:`ser.inference.speedups`), ``precision="auto"`` uses
 bf16 autocast where a probe measured it faster on this processor
 (:mod:`ser.inference.precision`), and ``quantize=True`` runs the Linear layers in int8 on the
-CPU. ``threads=`` sets the CPU threads (torch's, and ONNX
-Runtime's). One recognizer serves one caller at a time (it is not thread-safe).
+CPU. ``threads=`` sets the CPU threads (torch's; with ONNX Runtime, how many clips run side by
+side, one core each: :mod:`ser.inference.onnx_runtime`). One recognizer serves one caller at a time (it is not thread-safe).
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ class EmotionRecognizer:
 
         ``runtime``: ``torch``, ``onnx`` or ``auto`` (ONNX Runtime when the folder holds an
         exported ``.onnx`` file, see :func:`~ser.inference.runtime.choose_runtime`).
-        ``threads`` sets torch's CPU thread count for the whole process (and ONNX Runtime's).
+        ``threads`` sets torch's CPU thread count for the whole process (and how many clips
+        ONNX Runtime runs side by side).
         ``options`` go to the constructor: ``precision``, ``quantize``, ``window``, ``hop``,
         ``long_threshold``, ``vad``, ``raw_probabilities`` (True: the model's uncalibrated
         softmax; default: calibrated by the temperature fitted at the end of training, see
@@ -288,7 +289,8 @@ class EmotionRecognizer:
         (``chunk_size`` items, default 16 batches), so memory stays bounded however many items
         there are. ``max_batch_seconds`` caps a batch's padded audio (items x longest);
         ``max_padding`` caps the share of padding in a batch (default 5% on the CPU, where
-        batching gains only ~5% and padding costs its full share; 30% on a GPU).
+        batching gains only ~5% and padding costs its full share; 30% on a GPU; no cap with the
+        ONNX runtime, which runs each clip alone: :func:`default_max_padding`).
         """
         return predict_many(self, items, batch_size=batch_size, num_workers=num_workers,
                             sampling_rate=sampling_rate, max_batch_seconds=max_batch_seconds,

@@ -21,12 +21,14 @@ Why it is built this way:
   on the way), so a decoded upload costs its 16 kHz mono samples and no more.
 * Decoding and the forward pass run in worker threads, never on the event loop, scheduled
   cheapest upload first (:mod:`ser.serve.schedule`): at most ``decode_workers`` uploads are
-  decoded and held at once (a long one never takes the last slot), and the model runs
-  ``max_concurrency`` forward passes at a time (default 1: torch already uses every core for
-  one), taken once per window of a long recording, so a short upload does not wait for a long
-  one to finish. Cheapest first is bounded by ``ageing`` (audio seconds of priority an upload
-  gains per second it waits, default 10): a long upload is overtaken by later short ones for at
-  most its length / ``ageing`` seconds (a 10-minute one for about a minute), never forever.
+  decoded and held at once (default 2, or one per forward pass where more run at once; a long
+  one never takes the last slot), and the model runs ``max_concurrency`` forward passes at a
+  time (default: 1 with PyTorch, which uses every core for one; one per core with the ONNX
+  runtime, which runs each on one core), taken once per window of a long recording, so a short
+  upload does not wait for a long one to finish. Cheapest first is bounded by ``ageing`` (audio
+  seconds of priority an upload gains per second it waits, default 10): a long upload is
+  overtaken by later short ones for at most its length / ``ageing`` seconds (a 10-minute one
+  for about a minute), never forever.
 * Every error is ``{"detail": str}`` with a status saying what is wrong: 413 too large (bytes,
   length or channels), 415 not audio or an unaccepted sample rate, 400 empty / corrupt / too
   short, 422 a request without a ``file`` field, 408 a body too slow, 503 busy. ``/openapi.json``

@@ -78,13 +78,20 @@ def _load_recognizer(source: EmotionRecognizer | str | os.PathLike,
     return EmotionRecognizer.from_pretrained(source, **options)
 
 
+def forward_passes_at_once(recognizer: Any) -> int:
+    """One for PyTorch, which spreads one forward pass over every core; the ONNX runtime's
+    ``clips_at_once`` (one core per clip, :mod:`ser.inference.onnx_runtime`), so concurrent
+    uploads keep every core busy."""
+    return int(getattr(getattr(recognizer, "runtime", None), "clips_at_once", 1))
+
+
 def create_app(
     recognizer_or_path: EmotionRecognizer | str | os.PathLike,
     *,
     max_upload_mb: float = 10,
     cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
-    max_concurrency: int = 1,
-    decode_workers: int = 2,
+    max_concurrency: int | None = None,
+    decode_workers: int | None = None,
     ageing: float = DEFAULT_AGEING,
     refusal_delay: float = DEFAULT_REFUSAL_DELAY,
     max_pending: int = 64,
@@ -106,12 +113,16 @@ def create_app(
     ``ageing`` bounds how long cheapest-first lets a long upload wait (:mod:`ser.serve.schedule`).
     ``refusal_delay``: seconds a refused upload's 4xx answer is held back (see
     :data:`ser.serve.schedule.DEFAULT_REFUSAL_DELAY`).
+    ``max_concurrency``: forward passes at once; default: as many as the runtime runs side by
+    side (:func:`forward_passes_at_once`). ``decode_workers``: uploads decoded and held at once;
+    default: 2, or one per forward pass where there are more.
     ``history`` says where answers are recorded (:mod:`ser.history`; default: nowhere).
     ``stream_limits`` (a :class:`ser.serve.live.StreamLimits`) bounds the ``/stream`` WebSocket.
     """
     if max_upload_mb <= 0:
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
-    if max_concurrency < 1 or decode_workers < 1 or max_pending < 1:
+    if any(n is not None and n < 1 for n in (max_concurrency, decode_workers)) \
+            or max_pending < 1:
         raise ValueError("max_concurrency, decode_workers and max_pending must be at least 1")
     if not 0 <= refusal_delay < float("inf"):
         raise ValueError(f"refusal_delay must be a finite number >= 0, got {refusal_delay}")
@@ -139,12 +150,14 @@ def create_app(
         app.state.recognizer = recognizer
         app.state.header_limiter = anyio.CapacityLimiter(_HEADER_READERS)
         # One clock for both gates: a request's arrival ranks it in each (ser.serve.schedule).
-        app.state.slots = PrioritySlots(decode_workers, long_cost=_LONG_UPLOAD_S, ageing=ageing,
+        passes = max_concurrency or forward_passes_at_once(recognizer)
+        uploads = decode_workers or max(2, passes)
+        app.state.slots = PrioritySlots(uploads, long_cost=_LONG_UPLOAD_S, ageing=ageing,
                                         clock=time.monotonic)
         # Threads of their own for the slot holders: the multipart parser's spool writes use
         # anyio's shared pool, and a crowd of uploads must not make a decode wait for a thread.
-        app.state.work_threads = anyio.CapacityLimiter(decode_workers)
-        app.state.model_gate = PriorityGate(max_concurrency, ageing=ageing, clock=time.monotonic)
+        app.state.work_threads = anyio.CapacityLimiter(uploads)
+        app.state.model_gate = PriorityGate(passes, ageing=ageing, clock=time.monotonic)
         app.state.audio_limits = limits
         app.state.refusal_delay = refusal_delay
         try:
