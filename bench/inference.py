@@ -270,6 +270,8 @@ OURS = {
     "torch_bf16": ("hf", {"runtime": "torch", "precision": "bf16"}),
     "onnx_fp32": ("onnx", {"runtime": "onnx", "precision": "fp32"}),
     "onnx_int8": ("onnx", {"runtime": "onnx", "quantize": True}),
+    # one clip at a time on every core (the ONNX runtime before clips side by side)
+    "onnx_int8_one_clip": ("onnx", {"runtime": "onnx", "quantize": True, "clips_at_once": 1}),
     "default": ("onnx", {}),
 }
 DEFAULT_PATHS = ["pipeline", "torch_fp32", "torch_fp32_plain", "torch_int8", "onnx_fp32",

@@ -237,14 +237,18 @@ def test_a_padded_batch_gives_each_clip_its_logits_alone(exported):
     batch = collate_clips([{"input_values": a, "label": -1, "index": i, "error": None}
                            for i, a in enumerate(audio)])
     inputs = path.inputs(batch["input_values"], batch["attention_mask"])
-    one, two = (OnnxRuntime(recognizer.runtime.file, recognizer.config, threads=n)
-                for n in (1, 2))
-    assert (one.clips_at_once, two.clips_at_once) == (1, 2)
+    one, two, both_cores = (OnnxRuntime(recognizer.runtime.file, recognizer.config,
+                                        threads=n, clips_at_once=c)
+                            for n, c in ((1, None), (2, None), (2, 1)))
+    assert (one.clips_at_once, two.clips_at_once, both_cores.clips_at_once) == (1, 2, 1)
+    assert "1 clip(s) at once, 2 thread(s) each" in both_cores.description
     alone = torch.cat([one.logits(path.inputs(torch.from_numpy(a)[None],
                                               torch.ones(1, a.size, dtype=torch.long)))
                        for a in audio])
-    for runtime in (one, two):
+    for runtime in (one, two, both_cores):
         torch.testing.assert_close(runtime.logits(inputs), alone, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="ONNX runtime"):
+        EmotionRecognizer.from_pretrained(exported["model"], runtime="torch", clips_at_once=2)
     assert len({int(row.argmax()) for row in alone}) > 1  # the rows are not all one answer
 
 
@@ -318,7 +322,7 @@ def test_runtime_onnx_without_onnxruntime_is_a_clear_error(exported, monkeypatch
     assert code == 1 and "pip install 'ser[onnx]'" in capsys.readouterr().err
 
 
-def test_serve_runs_the_onnx_runtime(exported):
+def test_serve_runs_the_onnx_runtime(exported, capsys):
     from fastapi.testclient import TestClient
 
     from ser.serve import create_app
@@ -343,6 +347,9 @@ def test_serve_runs_the_onnx_runtime(exported):
     with TestClient(create_app(exported["model"], recognizer_options={"runtime": "torch"})
                     ) as client:  # PyTorch spreads one forward pass over every core
         assert client.app.state.model_gate.capacity == 1
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    assert "--clips-at-once" in capsys.readouterr().out
 
 
 # -- precision="auto" --------------------------------------------------------------------------

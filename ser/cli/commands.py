@@ -79,7 +79,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ser.serve.live import StreamLimits
 
     options = {"device": args.device, "threads": args.threads, "runtime": args.runtime,
-               "raw_probabilities": args.raw_probabilities or None}
+               "raw_probabilities": args.raw_probabilities or None,
+               "clips_at_once": args.clips_at_once}
     limits = AudioLimits(max_seconds=args.max_seconds, max_channels=args.max_channels,
                          min_rate=args.min_rate, max_rate=args.max_rate)
     try:

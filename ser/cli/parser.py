@@ -185,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     serve.add_argument("--threads", type=_positive(int), default=None,
                        help="CPU threads for the model (torch.set_num_threads)")
+    serve.add_argument("--clips-at-once", type=_positive(int), default=None,
+                       help="ONNX runtime: uploads scored side by side, each on its share of "
+                            "the cores (default: one per core, for throughput; 1: each on "
+                            "every core, for the latency of one upload at a time)")
     serve.add_argument("--store", default=None, metavar="URL",
                        help="where each answer is recorded: sqlite:///FILE, "
                             "postgresql://USER@HOST/DB (several servers, one history), or none "

@@ -16,10 +16,11 @@ meet at a barrier after every operator, so each operator waits for the slower co
 side by side never wait for each other. XLSR-large int8, 24 files, 2 cores, one process,
 alternated rounds: 5.6-5.9 s against 7.0-7.6 s with one clip on both cores at a time (paired
 ratio 1.25-1.33x), and 6.5-6.7 s with both at once on a two-thread session
-(``bench/BENCHMARKS.md``). The cost: a lone clip runs on one core (on 2 cores, ~1.5x the
-latency of both), so ``ser serve`` runs as many forward passes at once as there are cores.
-A second, multi-threaded session for lone clips would hold the model twice (~400 MB more at
-the XLSR-large size).
+(``bench/BENCHMARKS.md``). The cost: a lone clip runs on one core (1.9x the latency of both
+on 2 cores), so ``ser serve`` runs as many forward passes at once as there are cores, and
+``clips_at_once=1`` (``ser serve --clips-at-once 1``) gives a lone clip every core instead. A
+second, multi-threaded session for lone clips would hold the model twice (~400 MB more at the
+XLSR-large size).
 """
 
 from __future__ import annotations
@@ -81,12 +82,20 @@ class OnnxRuntime:
     name = "onnx"
     cuts_rows = True  # each row runs alone, cut to its clip: padding costs nothing
 
-    def __init__(self, file: Path, config, *, threads: int | None = None) -> None:
+    def __init__(self, file: Path, config, *, threads: int | None = None,
+                 clips_at_once: int | None = None) -> None:
+        """``threads``: cores to use (default: torch's thread count); ``clips_at_once``: clips
+        run side by side on them (default: one per core, for throughput; 1: one clip on every
+        core, for the latency of a lone clip)."""
         ort = _import_onnxruntime()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = options.inter_op_num_threads = 1  # clips side by side
-        self.clips_at_once = max(1, int(threads or torch.get_num_threads()))
+        cores = max(1, int(threads or torch.get_num_threads()))
+        self.clips_at_once = min(cores, int(clips_at_once or cores))
+        if self.clips_at_once < 1:
+            raise ValueError(f"clips_at_once must be at least 1, got {clips_at_once}")
+        options.intra_op_num_threads = max(1, cores // self.clips_at_once)
+        options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: ORT warns about unused initializers
         try:
             self.session = ort.InferenceSession(str(file), sess_options=options,
@@ -106,7 +115,8 @@ class OnnxRuntime:
                                  "has no attention_mask input; export it again")
         self.quantized = "int8" in file.name
         self.description = (f"ONNX Runtime {ort.__version__} {file.name} "
-                            f"({self.clips_at_once} clip(s) at once, one thread each)")
+                            f"({self.clips_at_once} clip(s) at once, "
+                            f"{options.intra_op_num_threads} thread(s) each)")
         self._pool: ThreadPoolExecutor | None = None
 
     def logits(self, inputs: ModelInputs) -> torch.Tensor:
@@ -134,7 +144,8 @@ class OnnxRuntime:
 
 
 def load_onnx(path: str | os.PathLike, *, precision: str = "auto", quantize: bool = False,
-              threads: int | None = None) -> tuple[OnnxRuntime, FeatureExtractionMixin]:
+              threads: int | None = None, clips_at_once: int | None = None
+              ) -> tuple[OnnxRuntime, FeatureExtractionMixin]:
     """The runtime and feature extractor of an exported folder (or of an ``.onnx`` file's)."""
     file = pick_onnx_file(path, precision=precision, quantize=quantize)
     folder = str(file.parent)
@@ -149,6 +160,6 @@ def load_onnx(path: str | os.PathLike, *, precision: str = "auto", quantize: boo
                                                     if p.name.startswith(file.name))])
     except ChecksumError as exc:
         raise ModelLoadError(str(exc)) from exc
-    runtime = OnnxRuntime(file, config, threads=threads)
+    runtime = OnnxRuntime(file, config, threads=threads, clips_at_once=clips_at_once)
     log.info("loaded ONNX model %s", file)
     return runtime, feature_extractor_of(folder, config)

@@ -125,8 +125,9 @@ class EmotionRecognizer:
 
         ``runtime``: ``torch``, ``onnx`` or ``auto`` (ONNX Runtime when the folder holds an
         exported ``.onnx`` file, see :func:`~ser.inference.runtime.choose_runtime`).
-        ``threads`` sets torch's CPU thread count for the whole process (and how many clips
-        ONNX Runtime runs side by side).
+        ``threads`` sets torch's CPU thread count for the whole process (and the cores ONNX
+        Runtime uses); ``clips_at_once`` (ONNX only): clips run side by side on them (default:
+        one per core; 1: each clip on every core, for the latency of lone clips).
         ``options`` go to the constructor: ``precision``, ``quantize``, ``window``, ``hop``,
         ``long_threshold``, ``vad``, ``raw_probabilities`` (True: the model's uncalibrated
         softmax; default: calibrated by the temperature fitted at the end of training, see
@@ -142,9 +143,13 @@ class EmotionRecognizer:
                 raise ValueError(f"the ONNX runtime runs on the CPU only, not {device}")
             onnx, feature_extractor = load_onnx(
                 path, precision=options.pop("precision", "auto"),
-                quantize=bool(options.pop("quantize", False)), threads=threads)
+                quantize=bool(options.pop("quantize", False)), threads=threads,
+                clips_at_once=options.pop("clips_at_once", None))
             options.pop("fast_encoder", None)
             return cls(onnx, feature_extractor, source=str(path), **options)
+        if options.pop("clips_at_once", None) not in (None, 1):
+            raise ValueError("clips_at_once is an option of the ONNX runtime; PyTorch runs one "
+                             "batch on every core")
         loaded = load_for_inference(path, backbone=backbone, trust_checkpoint=trust_checkpoint)
         return cls(loaded.model, loaded.feature_extractor, device=device, source=str(path),
                    **options)
