@@ -90,21 +90,24 @@ class ForwardPath:
     ``do_normalize``), ``logit_scale`` what logits are multiplied by before the softmax.
     ``pad_multiple`` (samples, 0: off) rounds batch lengths up for models that take the mask
     (:func:`~ser.preprocessing.pad_to_multiple`): training sets it, inference cuts rows to the
-    longest clip instead."""
+    longest clip instead. ``cuts_rows``: ``logits_of`` runs each row alone, cut to its clip
+    (the ONNX runtime), so padding changes nothing and any batch runs as one call."""
 
     logits_of: LogitsFn
     uses_mask: bool
     normalize: bool = True
     logit_scale: float = 1.0
     pad_multiple: int = 0
+    cuts_rows: bool = False
 
     @classmethod
     def of(cls, config: PretrainedConfig, feature_extractor: Any, logits_of: LogitsFn, *,
-           logit_scale: float = 1.0, pad_multiple: int = 0) -> ForwardPath:
+           logit_scale: float = 1.0, pad_multiple: int = 0,
+           cuts_rows: bool = False) -> ForwardPath:
         """The path of a model with this config and feature extractor."""
         return cls(logits_of, uses_mask=uses_attention_mask(config),
                    normalize=bool(getattr(feature_extractor, "do_normalize", True)),
-                   logit_scale=logit_scale, pad_multiple=pad_multiple)
+                   logit_scale=logit_scale, pad_multiple=pad_multiple, cuts_rows=cuts_rows)
 
     def inputs(self, values: torch.Tensor, mask: torch.Tensor) -> ModelInputs:
         """Raw zero-padded waveforms [B, T] with their mask (1 on real samples) as the model
@@ -129,7 +132,7 @@ class ForwardPath:
         if values.shape[0] == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
         lengths = mask.sum(dim=1)
-        if self.uses_mask or bool((lengths == lengths[0]).all()):
+        if self.uses_mask or self.cuts_rows or bool((lengths == lengths[0]).all()):
             longest = int(lengths.max())
             return self._probabilities(values[:, :longest], mask[:, :longest])
         # Group-norm encoders: padding would change the result; run equal lengths together.

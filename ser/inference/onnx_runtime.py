@@ -120,8 +120,8 @@ class OnnxRuntime:
         self._pool: ThreadPoolExecutor | None = None
 
     def logits(self, inputs: ModelInputs) -> torch.Tensor:
-        """Each row alone, cut to its clip, up to ``clips_at_once`` at a time (see the module
-        docstring); a model without a mask gets rows of one length already."""
+        """Each row alone, cut to its clip (``inputs.mask`` holds every row's length, with or
+        without a mask input), up to ``clips_at_once`` at a time (see the module docstring)."""
         values = inputs.values.detach().cpu().numpy().astype(np.float32, copy=False)
         mask = inputs.mask.detach().cpu().numpy().astype(np.int64, copy=False)
         feeds = []

@@ -98,7 +98,7 @@ def default_max_padding(recognizer: EmotionRecognizer) -> float | None:
     """The padding a batch may hold: none to speak of on the CPU, more on a GPU, and no cap for
     a runtime that cuts each row to its own clip (the ONNX one): there padding costs nothing,
     and a batch of one would leave cores idle (:mod:`ser.inference.onnx_runtime`)."""
-    if getattr(recognizer.runtime, "cuts_rows", False):
+    if recognizer.forward.cuts_rows:
         return None
     return 0.05 if recognizer.device.type == "cpu" else 0.3
 

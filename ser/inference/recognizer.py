@@ -101,7 +101,8 @@ class EmotionRecognizer:
         # waveforms -> normalised batch -> the runtime's logits -> probabilities (ser.forward)
         self.forward = ForwardPath.of(
             model.config, feature_extractor, runtime.logits,
-            logit_scale=logit_scale(model.config, source, raw=raw_probabilities))
+            logit_scale=logit_scale(model.config, source, raw=raw_probabilities),
+            cuts_rows=bool(getattr(runtime, "cuts_rows", False)))
         self.quantized = bool(getattr(runtime, "quantized", False))
         log.info("recognizer on %s: %s", self.device, runtime.description)
 

@@ -39,7 +39,8 @@ ONNX_EXTRA_HINT = "pip install 'ser[onnx]' (onnxruntime, onnx, onnxscript)"
 class Runtime(Protocol):
     """Logits [B, num_labels] (float32, CPU) of prepared inputs (CPU; see
     :class:`ser.forward.ModelInputs`). Rows are cut to the longest clip already; for a model
-    that takes no attention mask every row has the same length."""
+    that takes no attention mask every row has the same length, unless the runtime says
+    ``cuts_rows = True`` (it runs each row alone, cut to its clip: the ONNX runtime)."""
 
     name: str
     config: PretrainedConfig
