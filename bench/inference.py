@@ -250,7 +250,14 @@ def linear_ceiling(size: str, threads: int, frames: int = 700, rounds: int = 7) 
 
 
 def _peak_rss_mb() -> dict[str, float]:
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This process's peak from /proc (VmHWM) where there is one: Linux carries ru_maxrss over
+    fork and exec, so a path process spawned after the export (2.7 GB at the base size) would
+    report the parent's peak as its own."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        self_kb = float(status.split("VmHWM:")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"main": self_kb / 1024, "workers": children_kb / 1024}
 

@@ -117,7 +117,9 @@ class OnnxRuntime:
         self.description = (f"ONNX Runtime {ort.__version__} {file.name} "
                             f"({self.clips_at_once} clip(s) at once, "
                             f"{options.intra_op_num_threads} thread(s) each)")
-        self._pool: ThreadPoolExecutor | None = None
+        # made here, not on first use: ser serve calls logits from several threads at once
+        self._pool = (ThreadPoolExecutor(self.clips_at_once, thread_name_prefix="ser-onnx")
+                      if self.clips_at_once > 1 else None)
 
     def logits(self, inputs: ModelInputs) -> torch.Tensor:
         """Each row alone, cut to its clip (``inputs.mask`` holds every row's length, with or
@@ -130,12 +132,9 @@ class OnnxRuntime:
             if self.feeds_mask:
                 feed["attention_mask"] = mask[row:row + 1, :length]
             feeds.append(feed)
-        if len(feeds) == 1 or self.clips_at_once == 1:
+        if len(feeds) == 1 or self._pool is None:
             rows = [self._run(feed) for feed in feeds]
         else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.clips_at_once,
-                                                thread_name_prefix="ser-onnx")
             rows = list(self._pool.map(self._run, feeds))
         return torch.from_numpy(np.concatenate(rows).astype(np.float32, copy=False))
 

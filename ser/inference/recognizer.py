@@ -25,7 +25,9 @@ runs clip by clip in time-major form (:mod:`ser.inference.speedups`), ``precisio
 bf16 autocast where a probe measured it faster on this processor
 (:mod:`ser.inference.precision`), and ``quantize=True`` runs the Linear layers in int8 on the
 CPU. ``threads=`` sets the CPU threads (torch's; with ONNX Runtime, how many clips run side by
-side, one core each: :mod:`ser.inference.onnx_runtime`). One recognizer serves one caller at a time (it is not thread-safe).
+side, one core each: :mod:`ser.inference.onnx_runtime`). ``predict`` may be called from several
+threads (``ser serve`` does, its gate bounding the forward passes at once); ``predict_many``
+serves one caller at a time.
 """
 
 from __future__ import annotations
