@@ -242,6 +242,10 @@ def test_a_padded_batch_gives_each_clip_its_logits_alone(exported):
                             for n, c in ((1, None), (2, None), (2, 1)))
     assert (one.clips_at_once, two.clips_at_once, both_cores.clips_at_once) == (1, 2, 1)
     assert "1 clip(s) at once, 2 thread(s) each" in both_cores.description
+    many_cores = OnnxRuntime(recognizer.runtime.file, recognizer.config, threads=16)
+    assert "8 clip(s) at once, 2 thread(s) each" in many_cores.description  # a batch's 8 clips
+    with pytest.raises(ValueError, match="at least 1"):
+        OnnxRuntime(recognizer.runtime.file, recognizer.config, threads=2, clips_at_once=0)
     alone = torch.cat([one.logits(path.inputs(torch.from_numpy(a)[None],
                                               torch.ones(1, a.size, dtype=torch.long)))
                        for a in audio])

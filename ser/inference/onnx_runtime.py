@@ -9,18 +9,19 @@ bf16 is not offered: ONNX Runtime's CPU provider has no bf16 MatMul kernels to s
 Only onnxruntime, the config and the feature extractor are loaded: no PyTorch weights, so the
 process holds one copy of the model (the int8 file of a large model is ~1/4 of the fp32 one).
 
-**Clips side by side, one core each.** The session runs single-threaded and a batch's clips run
-at once on ``threads`` Python threads (ONNX Runtime releases the GIL and a session may be run
-from several threads), each clip cut to its own length. ONNX Runtime's own intra-op threads
-meet at a barrier after every operator, so each operator waits for the slower core; clips
-side by side never wait for each other. XLSR-large int8, 24 files, 2 cores, one process,
-alternated rounds: 5.6-5.9 s against 7.0-7.6 s with one clip on both cores at a time (paired
-ratio 1.25-1.33x), and 6.5-6.7 s with both at once on a two-thread session
-(``bench/BENCHMARKS.md``). The cost: a lone clip runs on one core (1.9x the latency of both
-on 2 cores), so ``ser serve`` runs as many forward passes at once as there are cores, and
-``clips_at_once=1`` (``ser serve --clips-at-once 1``) gives a lone clip every core instead. A
-second, multi-threaded session for lone clips would hold the model twice (~400 MB more at the
-XLSR-large size).
+**Clips side by side, one core each.** A batch's clips run at once on ``threads`` Python
+threads (ONNX Runtime releases the GIL, and a session may be run from several threads), each
+cut to its own length, each on a single-threaded run (at most 8 at once, a default batch; with
+more cores each clip gets several threads). ONNX Runtime's own intra-op threads meet at a
+barrier after every operator, so each operator waits for the slower core; clips side by side
+never wait for each other. XLSR-large int8, 24 files, 2 cores, one process, alternated rounds:
+5.6-5.9 s against 7.0-7.6 s with one clip on both cores at a time (paired ratio 1.25-1.33x),
+and 6.5-6.7 s with both at once on a two-thread session; 4.56x against 4.16x a ``pipeline()``
+loop in ``bench/inference.py`` (``bench/BENCHMARKS.md``). The cost: a lone clip runs on one
+core (1.9x the latency of both on 2 cores), so ``ser serve`` runs as many forward passes at
+once as there are clips at once, and ``clips_at_once=1`` (``ser serve --clips-at-once 1``)
+gives a lone clip every core instead. A second, multi-threaded session for lone clips would
+hold the model twice (~400 MB more at the XLSR-large size).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ from ser.inference.loaded_model import ModelLoadError, check_labels, feature_ext
 from ser.inference.runtime import ONNX_EXTRA_HINT, onnx_files
 
 log = logging.getLogger(__name__)
+
+
+# A batch holds at most 8 clips by default (predict_many's batch_size), so more clips at once
+# would leave cores idle; beyond 8 cores each clip gets several threads (not measured here:
+# 2 cores only).
+MAX_DEFAULT_CLIPS_AT_ONCE = 8
 
 
 def _import_onnxruntime():
@@ -85,15 +92,16 @@ class OnnxRuntime:
     def __init__(self, file: Path, config, *, threads: int | None = None,
                  clips_at_once: int | None = None) -> None:
         """``threads``: cores to use (default: torch's thread count); ``clips_at_once``: clips
-        run side by side on them (default: one per core, for throughput; 1: one clip on every
+        run side by side on them, each on ``threads // clips_at_once`` of them (default: one
+        per core up to :data:`MAX_DEFAULT_CLIPS_AT_ONCE`, for throughput; 1: one clip on every
         core, for the latency of a lone clip)."""
+        if clips_at_once is not None and clips_at_once < 1:
+            raise ValueError(f"clips_at_once must be at least 1, got {clips_at_once}")
         ort = _import_onnxruntime()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         cores = max(1, int(threads or torch.get_num_threads()))
-        self.clips_at_once = min(cores, int(clips_at_once or cores))
-        if self.clips_at_once < 1:
-            raise ValueError(f"clips_at_once must be at least 1, got {clips_at_once}")
+        self.clips_at_once = min(cores, int(clips_at_once or MAX_DEFAULT_CLIPS_AT_ONCE))
         options.intra_op_num_threads = max(1, cores // self.clips_at_once)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: ORT warns about unused initializers
