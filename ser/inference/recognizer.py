@@ -104,7 +104,7 @@ class EmotionRecognizer:
         self.forward = ForwardPath.of(
             model.config, feature_extractor, runtime.logits,
             logit_scale=logit_scale(model.config, source, raw=raw_probabilities),
-            cuts_rows=bool(getattr(runtime, "cuts_rows", False)))
+            cuts_rows=runtime.cuts_rows)
         self.quantized = bool(getattr(runtime, "quantized", False))
         log.info("recognizer on %s: %s", self.device, runtime.description)
 

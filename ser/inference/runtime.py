@@ -46,6 +46,7 @@ class Runtime(Protocol):
     config: PretrainedConfig
     device: torch.device
     description: str
+    cuts_rows: bool
 
     def logits(self, inputs: ModelInputs) -> torch.Tensor: ...
 
@@ -55,6 +56,7 @@ class TorchRuntime:
     patched feature encoder (``fast_encoder``), int8 Linear layers in place (``quantize``)."""
 
     name = "torch"
+    cuts_rows = False  # one padded batch, one call
 
     def __init__(self, model: PreTrainedModel, *, device: torch.device, precision: str = "auto",
                  quantize: bool = False, fast_encoder: bool = True) -> None:
